@@ -1,0 +1,154 @@
+"""The checks Tinker's server makes on a forward/backward request, with its wording.
+
+Every check runs before any computation, so a rejected request changes nothing: not the
+weights, not the accumulated gradients, not the optimizer state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import torch
+from tinker import types
+from tinker._exceptions import RequestFailedError
+from tinker.types.request_error_category import RequestErrorCategory
+
+SUPPORTED_LOSS_FNS = ("cross_entropy",)
+
+
+def user_error(message: str) -> RequestFailedError:
+    """The exception a failed Tinker request raises from ``.result()`` for bad input."""
+    return RequestFailedError(message, request_id="offline", category=RequestErrorCategory.User)
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckedDatum:
+    """A datum the engine can run: token ids and cross_entropy inputs as tensors."""
+
+    input_ids: list[int]
+    target_tokens: torch.Tensor  # int64, [T] or [T, K]
+    weights: torch.Tensor  # float32, same shape as target_tokens
+
+
+def check_loss_fn(loss_fn: object) -> None:
+    if loss_fn not in SUPPORTED_LOSS_FNS:
+        raise user_error(
+            f"loss_fn {loss_fn!r} is not supported offline; use one of {list(SUPPORTED_LOSS_FNS)} "
+            "or forward_backward_custom for your own loss"
+        )
+
+
+def _input_ids(index: int, datum: types.Datum) -> list[int]:
+    chunks = datum.model_input.chunks
+    non_text = [type(c).__name__ for c in chunks if not isinstance(c, types.EncodedTextChunk)]
+    if non_text:
+        raise user_error(
+            f"model_input at index {index} has {', '.join(sorted(set(non_text)))} chunks; "
+            "tinker_offline runs a text-only model. Image chunks run on Tinker with a "
+            "vision-language base model (they count toward model_input.length there)."
+        )
+    return datum.model_input.to_ints()
+
+
+def _tensor(index: int, datum: types.Datum, key: str) -> torch.Tensor | None:
+    value = datum.loss_fn_inputs.get(key)
+    return None if value is None else value.to_torch()
+
+
+def check_datum(index: int, datum: types.Datum, vocab_size: int) -> CheckedDatum:
+    input_ids = _input_ids(index, datum)
+    token_count = len(input_ids)
+    if token_count == 0:
+        raise user_error(f"model_input at index {index} is empty; it needs at least one token")
+    bad_inputs = [t for t in input_ids if not 0 <= t < vocab_size]
+    if bad_inputs:
+        raise user_error(
+            f"model_input at index {index} has token ids outside the vocabulary "
+            f"[0, {vocab_size}): {bad_inputs[:5]}"
+        )
+
+    target_tokens = _tensor(index, datum, "target_tokens")
+    if target_tokens is None:
+        raise user_error(
+            f"datum at index {index} has no loss_fn_inputs['target_tokens']; cross_entropy "
+            "needs one target token (shape [T]) or K target tokens (shape [T, K]) per input position"
+        )
+    if target_tokens.dtype != torch.int64:
+        raise user_error(
+            f"target_tokens at index {index} must be int64 token ids, got {target_tokens.dtype}"
+        )
+    if target_tokens.ndim not in (1, 2):
+        raise user_error(
+            f"target_tokens at index {index} must have shape [T] or [T, K], "
+            f"got shape {list(target_tokens.shape)}"
+        )
+    if target_tokens.shape[0] != token_count:
+        # Tinker's own wording, so a search for the message finds both.
+        raise user_error(
+            f"input sequence and target_tokens at index {index} must agree on sequence length: "
+            f"target_tokens.shape[0]={target_tokens.shape[0]} token_count={token_count}"
+        )
+    if target_tokens.ndim == 2 and target_tokens.shape[1] == 0:
+        raise user_error(f"target_tokens at index {index} has K=0 tokens per position")
+    outside = target_tokens[(target_tokens < 0) | (target_tokens >= vocab_size)]
+    if outside.numel():
+        raise user_error(
+            f"target_tokens at index {index} has token ids outside the vocabulary "
+            f"[0, {vocab_size}): {outside[:5].tolist()}"
+        )
+
+    weights = _tensor(index, datum, "weights")
+    if weights is None:
+        weights = torch.ones(target_tokens.shape, dtype=torch.float32)
+    if list(weights.shape) != list(target_tokens.shape):
+        raise user_error(
+            f"weights and target_tokens at index {index} must have the same shape: "
+            f"weights.shape={list(weights.shape)} target_tokens.shape={list(target_tokens.shape)}"
+        )
+    weights = weights.to(torch.float32)
+    if not torch.isfinite(weights).all():
+        raise user_error(f"weights at index {index} contain NaN or infinite values")
+    return CheckedDatum(input_ids, target_tokens, weights)
+
+
+def check_data(data: Sequence[types.Datum], vocab_size: int) -> list[CheckedDatum]:
+    if not data:
+        # The SDK's own message for an empty request.
+        raise ValueError("No data provided")
+    return [check_datum(i, datum, vocab_size) for i, datum in enumerate(data)]
+
+
+def check_scalar_loss(loss: object, where: str) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"{where} must return (loss, metrics) with loss a torch.Tensor, got {type(loss).__name__}")
+    if loss.numel() != 1:
+        raise ValueError(f"{where} must return a scalar loss, got shape {list(loss.shape)}")
+    if not torch.isfinite(loss.detach()).all():
+        raise ValueError(
+            f"{where} returned a non-finite loss ({loss.item()}); nothing was applied. "
+            "Check for log(0) or division by zero (e.g. a target probability of 0 inside a log)."
+        )
+    return loss.reshape(())
+
+
+def check_adam_params(params: object) -> types.AdamParams:
+    if not isinstance(params, types.AdamParams):
+        raise TypeError(f"optim_step takes tinker.AdamParams, got {type(params).__name__}")
+    problems = []
+    if not (math.isfinite(params.learning_rate) and params.learning_rate >= 0):
+        problems.append(f"learning_rate={params.learning_rate} must be finite and >= 0")
+    for name in ("beta1", "beta2"):
+        value = getattr(params, name)
+        if not 0 <= value < 1:
+            problems.append(f"{name}={value} must be in [0, 1)")
+    if not params.eps > 0:
+        problems.append(f"eps={params.eps} must be > 0")
+    if not params.weight_decay >= 0:
+        problems.append(f"weight_decay={params.weight_decay} must be >= 0")
+    if not params.grad_clip_norm >= 0:
+        problems.append(f"grad_clip_norm={params.grad_clip_norm} must be >= 0 (0 turns clipping off)")
+    if problems:
+        raise user_error("invalid AdamParams: " + "; ".join(problems))
+    return params
