@@ -78,7 +78,7 @@ class SamplingClient:
             lp = torch.log_softmax(out.logits[0, :-1].float(), -1).gather(1, input_ids[0, 1:, None]).squeeze(1)
             prompt_logprobs = [None] + lp.tolist()
         logits = out.logits[:, -1].float()
-        past = out.past_key_values
+        cache = out.cache
         generated: list[list[int]] = [[] for _ in range(num_samples)]
         logprobs: list[list[float]] = [[] for _ in range(num_samples)]
         done = [None] * num_samples  # stop reason once finished
@@ -95,8 +95,8 @@ class SamplingClient:
                     done[i] = "stop"
             if all(done):
                 break
-            out = self._model(input_ids=next_ids[:, None], past_key_values=past, use_cache=True)
-            logits, past = out.logits[:, -1].float(), out.past_key_values
+            out = self._model(input_ids=next_ids[:, None], cache=cache, use_cache=True)
+            logits, cache = out.logits[:, -1].float(), out.cache
         sequences = [
             types.SampledSequence(
                 stop_reason=done[i] or "length",

@@ -15,6 +15,7 @@ Semantics follow Tinker (tinker 0.38):
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -66,7 +67,12 @@ def build_lora_model(base: model_store.BaseModel, rank: int, seed: int | None, t
         torch.manual_seed(seed)
     model = model_store.build_causal_lm(base)
     config = peft.LoraConfig(r=rank, lora_alpha=32, lora_dropout=0.0, target_modules=targets)
-    return peft.get_peft_model(model, config)
+    with warnings.catch_warnings():
+        # LoRA on lm_head adapts only the output projection, never the tied input
+        # embedding: that is what train_unembed means, so peft's tying warning is moot.
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return peft.get_peft_model(model, config)
 
 
 def unembedding_matrix(lm_head: torch.nn.Module) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""Shared pieces of the engine tests: a tiny emotion task on the real offline model."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tinker import types
+
+import tinker_offline
+
+BASE_MODEL = tinker_offline.DEFAULT_BASE_MODEL
+SYSTEM_PROMPT = "You label the emotion a sentence expresses, with one word."
+LABELS = ["joy", "sadness", "anger", "fear", "surprise", "disgust"]
+
+# (sentence, target distribution over LABELS): written for these tests.
+TRAIN = [
+    ("I finally got the job I had wanted for years!", [0.8, 0.0, 0.0, 0.0, 0.2, 0.0]),
+    ("My old dog died in his sleep this morning.", [0.0, 0.9, 0.0, 0.1, 0.0, 0.0]),
+    ("Someone scratched a long line down my new car.", [0.0, 0.1, 0.8, 0.0, 0.0, 0.1]),
+    ("There is a strange noise downstairs and I live alone.", [0.0, 0.0, 0.0, 0.9, 0.1, 0.0]),
+    ("My friends threw me a party I never saw coming.", [0.5, 0.0, 0.0, 0.0, 0.5, 0.0]),
+    ("The milk in the fridge had turned into lumps.", [0.0, 0.0, 0.1, 0.0, 0.1, 0.8]),
+]
+HELDOUT = [
+    ("We won the final match in the last second!", [0.7, 0.0, 0.0, 0.0, 0.3, 0.0]),
+    ("The doctor called with bad news about my mother.", [0.0, 0.7, 0.0, 0.3, 0.0, 0.0]),
+    ("The waiter spat in my soup right in front of me.", [0.0, 0.0, 0.5, 0.0, 0.0, 0.5]),
+]
+
+
+def prompt_tokens(tokenizer, sentence: str) -> list[int]:
+    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": sentence}]
+    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    return tokenizer.encode(text + "Emotion:", add_special_tokens=False)
+
+
+def label_ids(tokenizer) -> list[int]:
+    return [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in LABELS]
+
+
+def set_datum(tokenizer, sentence: str, target: list[float]) -> types.Datum:
+    """K label ids at the answer row T-1 (zero-weight copies elsewhere) plus the target."""
+    tokens = prompt_tokens(tokenizer, sentence)
+    ids = label_ids(tokenizer)
+    target_tokens = np.tile(np.asarray(ids, dtype=np.int64), (len(tokens), 1))
+    return types.Datum(
+        model_input=types.ModelInput.from_ints(tokens),
+        loss_fn_inputs={
+            "target_tokens": target_tokens,
+            "target_distribution": np.asarray(target, dtype=np.float32),
+        },
+    )
+
+
+def set_kl_callable(data, logprobs_list):
+    """Sum over datums of KL(target || model renormalized over the label set) at row T-1."""
+    total = torch.zeros(())
+    for datum, logprobs in zip(data, logprobs_list, strict=True):
+        target = datum.loss_fn_inputs["target_distribution"].to_torch()
+        log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
+        total = total + (torch.xlogy(target, target) - target * log_q).sum()
+    return total, {"set_kl:sum": float(total.detach())}
+
+
+def set_kl_per_datum(logprobs, target_distribution):
+    """The same loss for one datum, in the form create_custom_loss traces."""
+    log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
+    kl = (torch.xlogy(target_distribution, target_distribution) - target_distribution * log_q).sum()
+    return kl, {"custom/set_kl:sum": kl}
+
+
+def mean_set_kl(training_client, data) -> float:
+    result = training_client.forward(data, "cross_entropy").result()
+    logprobs = [out["logprobs"].to_torch() for out in result.loss_fn_outputs]
+    loss, _ = set_kl_callable(data, logprobs)
+    return float(loss) / len(data)
+
+
+def new_client(service_client=None, rank: int = 8, seed: int = 0):
+    service_client = service_client or tinker_offline.ServiceClient()
+    return service_client.create_lora_training_client(base_model=BASE_MODEL, rank=rank, seed=seed).result()
+
+
+def assert_same_tensors(a: dict, b: dict, atol: float = 0.0, rtol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        if a[key] is None or b[key] is None:
+            assert a[key] is None and b[key] is None, key
+        else:
+            torch.testing.assert_close(a[key], b[key], atol=atol, rtol=rtol, msg=lambda m: f"{key}: {m}")
