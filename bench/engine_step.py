@@ -1,0 +1,208 @@
+"""Benchmark: what one training step costs through tinker_offline vs hand-written PyTorch.
+
+On the same batch (the book's 8 training sentences, 21 label tokens at the answer row)
+and the same model (SmolLM2-135M-Instruct + LoRA rank 16 on attention, MLP and lm_head),
+in one process, it times per step (median):
+
+  hand-written   plain PyTorch + peft: forward, renormalized KL at row T-1, backward, AdamW
+  built-in       forward_backward([T, K] cross_entropy, weights = target) + optim_step
+  callable       forward_backward_custom(data, kl_callable) + optim_step  (two passes, as the SDK)
+  handle         forward_backward_custom(data, create_custom_loss(...))  + optim_step  (one pass)
+  callable, one datum per pass   the callable route without batching datums together
+
+and prints each median, its ratio to the hand-written step, the peak RSS, and model load
+times (warm, in a fresh process; cold with --cold, which dequantizes into a temp cache).
+
+    ./.venv/bin/python bench/engine_step.py [--steps 5] [--cold]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tinker import types
+
+import tinker_offline
+from tinker_offline import model_store
+from tinker_offline.training_client import build_lora_model, lora_target_modules
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data" / "emotions"
+RANK = 16
+ADAM = types.AdamParams(learning_rate=1e-4)
+TARGETS = {"built-in": 1.10, "handle": 1.10, "callable": 1.45}
+RSS_TARGET_GB = 3.0
+
+
+def load_task(tokenizer):
+    spec = json.loads((DATA / "labels.json").read_text())
+    labels = spec["labels"]
+    label_ids = [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in labels]
+    examples = [json.loads(line) for line in (DATA / "train.jsonl").read_text().splitlines() if line.strip()]
+    prompts, targets = [], []
+    for example in examples:
+        messages = [{"role": "system", "content": spec["system_prompt"]}, {"role": "user", "content": example["text"]}]
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        prompts.append(tokenizer.encode(text + spec["answer_prefix"], add_special_tokens=False))
+        targets.append(np.asarray([example["target"].get(w, 0.0) for w in labels], dtype=np.float32))
+    return label_ids, prompts, targets
+
+
+def kl_callable(data, logprobs_list):
+    total = torch.zeros(())
+    for datum, logprobs in zip(data, logprobs_list, strict=True):
+        p = datum.loss_fn_inputs["target_distribution"].to_torch()
+        log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], -1)
+        total = total + (torch.xlogy(p, p) - p * log_q).sum()
+    return total, {}
+
+
+def kl_per_datum(logprobs, target_distribution):
+    log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], -1)
+    kl = (torch.xlogy(target_distribution, target_distribution) - target_distribution * log_q).sum()
+    return kl, {"custom/kl:sum": kl}
+
+
+def datums(label_ids, prompts, targets, with_weights: bool):
+    out = []
+    for tokens, p in zip(prompts, targets):
+        target_tokens = np.tile(np.asarray(label_ids, dtype=np.int64), (len(tokens), 1))
+        inputs = {"target_tokens": target_tokens, "target_distribution": p}
+        if with_weights:
+            weights = np.zeros(target_tokens.shape, dtype=np.float32)
+            weights[-1] = p
+            inputs = {"target_tokens": target_tokens, "weights": weights}
+        out.append(types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs=inputs))
+    return out
+
+
+def hand_written_step_fn(label_ids, prompts, targets):
+    """What one would write without Tinker: a padded batch, full logits, KL at row T-1."""
+    model = build_lora_model(model_store.load_base_model(tinker_offline.DEFAULT_BASE_MODEL), RANK, 0, lora_target_modules(True, True, True))
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=ADAM.learning_rate, betas=(ADAM.beta1, ADAM.beta2), eps=ADAM.eps, weight_decay=0.0)
+    lengths = torch.tensor([len(t) for t in prompts])
+    input_ids = torch.zeros(len(prompts), int(lengths.max()), dtype=torch.long)
+    for row, tokens in enumerate(prompts):
+        input_ids[row, : len(tokens)] = torch.tensor(tokens)
+    attention_mask = (torch.arange(input_ids.shape[1])[None] < lengths[:, None]).long()
+    target = torch.from_numpy(np.stack(targets))
+    ids = torch.tensor(label_ids)
+
+    def step():
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
+        answer_rows = logits[torch.arange(len(prompts)), lengths - 1]
+        set_logprobs = torch.log_softmax(answer_rows, -1)[:, ids]
+        log_q = set_logprobs - torch.logsumexp(set_logprobs, -1, keepdim=True)
+        loss = (torch.xlogy(target, target) - target * log_q).sum()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def median_seconds(step, steps: int) -> float:
+    step()  # warm-up: allocations, lazy init
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def warm_load_seconds() -> float:
+    code = (
+        "import time; t=time.perf_counter(); import tinker_offline;"
+        "c=tinker_offline.ServiceClient().create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=16).result();"
+        "print(time.perf_counter()-t)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_dequantize_seconds() -> float:
+    with tempfile.TemporaryDirectory() as cache:
+        code = (
+            "import time; from tinker_offline import model_store; t=time.perf_counter();"
+            "model_store.load_base_model(model_store.SUPPORTED_BASE_MODELS.__iter__().__next__());"
+            "print(time.perf_counter()-t)"
+        )
+        env = dict(os.environ, TINKER_OFFLINE_CACHE=cache)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+        return float(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per route (after one warm-up)")
+    parser.add_argument("--cold", action="store_true", help="also time dequantizing the GGUF into an empty cache")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    service_client = tinker_offline.ServiceClient()
+    tokenizer = model_store.load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
+    label_ids, prompts, targets = load_task(tokenizer)
+    print(f"batch: {len(prompts)} datums, {min(map(len, prompts))}-{max(map(len, prompts))} tokens, K={len(label_ids)}, "
+          f"torch threads={torch.get_num_threads()}")
+
+    def client(**options):
+        sc = tinker_offline.ServiceClient(**options) if options else service_client
+        return sc.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result()
+
+    kl_data = datums(label_ids, prompts, targets, with_weights=False)
+    ce_data = datums(label_ids, prompts, targets, with_weights=True)
+    handle = service_client.create_custom_loss(kl_per_datum, {"logprobs": 2, "target_distribution": 1}).result()
+
+    def route(training_client, run):
+        def step():
+            run(training_client).result()
+            training_client.optim_step(ADAM).result()
+        return step
+
+    routes = {
+        "hand-written": hand_written_step_fn(label_ids, prompts, targets),
+        "built-in": route(client(), lambda c: c.forward_backward(ce_data, "cross_entropy")),
+        "callable": route(client(), lambda c: c.forward_backward_custom(kl_data, kl_callable)),
+        "handle": route(client(), lambda c: c.forward_backward_custom(kl_data, handle)),
+        "callable, one datum per pass": route(
+            client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, kl_callable)
+        ),
+    }
+    medians = {name: median_seconds(step, args.steps) for name, step in routes.items()}
+    base = medians["hand-written"]
+    print(f"\n{'route':32s} {'median s/step':>14s} {'x hand-written':>15s} {'target':>8s}")
+    for name, seconds in medians.items():
+        target = TARGETS.get(name)
+        mark = "" if target is None else f"<= {target:.2f}" + (" ok" if seconds / base <= target else " MISS")
+        print(f"{name:32s} {seconds:14.3f} {seconds / base:15.2f} {mark:>8s}")
+    batching_gain = medians["callable, one datum per pass"] / medians["callable"]
+    print(f"\nbatching datums (padding + mask) vs one datum per pass: {batching_gain:.2f}x faster")
+
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    warm = warm_load_seconds()
+    print(f"peak RSS: {peak_gb:.2f} GB (target <= {RSS_TARGET_GB:.1f})")
+    print(f"warm load (fresh process: import + cached weights + LoRA client): {warm:.2f} s")
+    cold = cold_dequantize_seconds() if args.cold else None
+    if cold is not None:
+        print(f"cold load (dequantize GGUF into an empty cache): {cold:.1f} s")
+    ratios = " ".join(f"{n}={medians[n] / base:.2f}x" for n in ("built-in", "callable", "handle"))
+    ok = all(medians[n] / base <= t for n, t in TARGETS.items()) and peak_gb <= RSS_TARGET_GB
+    print(f"SUMMARY hand-written={base:.3f}s/step {ratios} peak_rss={peak_gb:.2f}GB warm_load={warm:.2f}s"
+          + (f" cold_load={cold:.1f}s" if cold is not None else "") + f" targets={'met' if ok else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()
