@@ -1,0 +1,73 @@
+"""Benchmark the offline book build: cold (empty cache) and warm (nothing changed).
+
+    ./.venv/bin/python bench/book_build.py [--keep] [--verbose]
+
+Both builds go to one fresh temporary output directory (the developer's ./_build
+is not touched), with TINKER_BOOK_BACKEND=offline, using the same code as
+scripts/build_book.sh (tools/book_build.py). Targets: cold <= 480 s, warm <= 45 s.
+The last line is a one-line summary; the exit code is 1 if a build failed or a
+target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tools"))
+
+import book_build  # noqa: E402
+
+TARGETS = {"cold": 480.0, "warm": 45.0}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary output directory")
+    parser.add_argument("--verbose", action="store_true", help="stream the build logs")
+    parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    out = Path(tempfile.mkdtemp(prefix="bench-book-"))
+    rows = {}
+    ok = True
+    try:
+        for kind in ("cold", "warm"):
+            print(f"[bench] {kind} build -> {out}/_build ...", flush=True)
+            r = book_build.build_book(args.root, out, tinker=False, echo=args.verbose)
+            if kind == "cold":
+                assert r.cache_check.rebuild_all, "cold build did not start from an empty cache"
+            rows[kind] = r
+            ratio = r.wall_seconds / TARGETS[kind]
+            status = "ok" if r.ok else f"BUILD FAILED (exit {r.returncode}; log {r.log_path})"
+            print(
+                f"[bench] {kind}: {r.wall_seconds:7.1f} s  target <= {TARGETS[kind]:.0f} s  "
+                f"ratio {ratio:.2f}  notebooks executed {r.executed}, from cache {r.cached}  {status}",
+                flush=True,
+            )
+            if not r.ok:
+                print(r.log_tail(40))
+                ok = False
+                break
+    finally:
+        if args.keep:
+            print(f"[bench] kept {out}")
+        else:
+            shutil.rmtree(out, ignore_errors=True)
+
+    met = ok and all(rows[k].wall_seconds <= TARGETS[k] for k in rows) and len(rows) == 2
+    parts = [
+        f"{k} {rows[k].wall_seconds:.1f}s/{TARGETS[k]:.0f}s ({rows[k].wall_seconds / TARGETS[k]:.2f}x, "
+        f"{rows[k].executed} executed)"
+        for k in rows
+    ]
+    print(f"book_build: {'PASS' if met else 'FAIL'} " + "; ".join(parts))
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Build the book into _build/html. Offline by default (TINKER_BOOK_BACKEND=offline).
+#
+#   bash scripts/build_book.sh                 # offline build (tinker_offline + local model)
+#   bash scripts/build_book.sh --fresh         # also wipe the notebook cache first
+#   bash scripts/build_book.sh --path-output D # build into D/_build instead of ./_build
+#   TINKER_API_KEY=... bash scripts/build_book.sh --tinker   # against the real Tinker service
+#
+# Warnings are errors (-W -n --keep-going); a failed notebook fails the build.
+# The logic lives in tools/book_build.py.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+exec ./.venv/bin/python tools/book_build.py "$@"

@@ -1,0 +1,266 @@
+"""The notebook cache cannot lie: tools/book_build.py wipes it when its inputs change.
+
+Fast tests drive `ensure_fresh_cache` on a fake project layout; the slow test
+builds a tiny real one-notebook book three times with `build_book`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import book_build
+from book_build import BACKEND_ENV, compute_fingerprint, ensure_fresh_cache
+
+OFFLINE_ENV = {BACKEND_ENV: "offline"}
+
+
+def _write(path: Path, text: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    root = tmp_path / "proj"
+    _write(root / "tinker_offline" / "__init__.py", "")
+    _write(root / "tinker_offline" / "x.py", "X = 1\n")
+    _write(root / "tinker_offline" / "sub" / "y.py", "Y = 2\n")
+    _write(root / "data" / "d.txt", "hello\n")
+    _write(root / "data" / "nested" / "e.bin", b"\x00\x01\x02")
+    _write(root / "requirements.txt", "numpy==2.4.6\n")
+    _write(root / "constraints.txt", "numpy==2.4.6\n")
+    _write(root / "pyproject.toml", "[project]\nname = 'fake'\n")
+    _write(root / "notebooks" / "01.ipynb", "{}")
+    _write(root / "README.md", "readme\n")
+    return root
+
+
+def _fake_cache(root: Path) -> Path:
+    cache = root / "_build" / ".jupyter_cache"
+    _write(cache / "global.db", b"fake sqlite")
+    _write(cache / "executed" / "abc" / "base.ipynb", "{}")
+    _write(root / "_build" / "jupyter_execute" / "notebooks" / "01.ipynb", "{}")
+    return cache
+
+
+def _check(root: Path, env=OFFLINE_ENV):
+    return ensure_fresh_cache(root, root / "_build", env=env, log=lambda _msg: None)
+
+
+@pytest.fixture
+def valid_cache(project) -> Path:
+    """A project whose fake cache is recorded as matching the current inputs."""
+    _fake_cache(project)
+    first = _check(project)
+    assert first.wiped, "a cache without a recorded fingerprint must be wiped"
+    _fake_cache(project)  # "the build" fills the cache again
+    second = _check(project)
+    assert not second.wiped and (project / "_build" / ".jupyter_cache").is_dir()
+    return project
+
+
+def _edit(path: Path) -> None:
+    path.write_bytes(path.read_bytes() + b"# changed\n")
+
+
+CHANGES = {
+    # group -> (description, mutation)
+    "tinker_offline: edit": ("tinker_offline", lambda r: _edit(r / "tinker_offline" / "x.py")),
+    "tinker_offline: edit nested": ("tinker_offline", lambda r: _edit(r / "tinker_offline" / "sub" / "y.py")),
+    "tinker_offline: add module": (
+        "tinker_offline",
+        lambda r: _write(r / "tinker_offline" / "sub" / "new.py", "Z = 3\n"),
+    ),
+    "tinker_offline: delete module": ("tinker_offline", lambda r: (r / "tinker_offline" / "x.py").unlink()),
+    "data: edit": ("data", lambda r: _write(r / "data" / "d.txt", "goodbye\n")),
+    "data: edit binary nested": ("data", lambda r: _write(r / "data" / "nested" / "e.bin", b"\x00\x01\x03")),
+    "data: add file": ("data", lambda r: _write(r / "data" / "more.jsonl", "{}\n")),
+    "data: delete file": ("data", lambda r: (r / "data" / "d.txt").unlink()),
+    "data: rename file": ("data", lambda r: (r / "data" / "d.txt").rename(r / "data" / "d2.txt")),
+    "requirements.txt": ("requirements.txt", lambda r: _write(r / "requirements.txt", "numpy==2.4.5\n")),
+    "constraints.txt": ("constraints.txt", lambda r: _edit(r / "constraints.txt")),
+    "pyproject.toml": ("pyproject.toml", lambda r: _edit(r / "pyproject.toml")),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
+def test_changing_a_fingerprinted_input_wipes_the_cache(valid_cache, change):
+    group, mutate = CHANGES[change]
+    mutate(valid_cache)
+    check = _check(valid_cache)
+    assert check.wiped, f"cache kept after change to {change}"
+    assert check.rebuild_all
+    assert group in check.reason, check.reason
+    assert not (valid_cache / "_build" / ".jupyter_cache").exists()
+    assert not (valid_cache / "_build" / "jupyter_execute").exists()
+    # ... and the new state is recorded: the next check keeps the (rebuilt) cache.
+    _fake_cache(valid_cache)
+    assert not _check(valid_cache).wiped
+
+
+def test_changing_the_backend_wipes_the_cache(valid_cache):
+    check = _check(valid_cache, env={BACKEND_ENV: "tinker"})
+    assert check.wiped and BACKEND_ENV in check.reason
+
+
+def test_unchanged_inputs_keep_the_cache(valid_cache):
+    # Rewriting a file with identical content (new mtime) is not a change.
+    p = valid_cache / "data" / "d.txt"
+    p.write_text(p.read_text())
+    os.utime(p, (1, 1))
+    for _ in range(2):
+        check = _check(valid_cache)
+        assert not check.wiped and not check.rebuild_all
+        assert check.reason == "inputs unchanged"
+        assert (valid_cache / "_build" / ".jupyter_cache" / "global.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: _edit(r / "README.md"),  # not an input of any notebook
+        lambda r: _edit(r / "notebooks" / "01.ipynb"),  # jupyter-cache hashes notebooks itself
+        lambda r: _write(r / "tinker_offline" / "__pycache__" / "x.cpython-311.pyc", b"pyc"),
+        lambda r: _write(r / "tinker_offline" / "notes.txt", "not python\n"),
+    ],
+    ids=["readme", "notebook", "pycache", "non-py-in-package"],
+)
+def test_changes_outside_the_fingerprint_keep_the_cache(valid_cache, mutate):
+    mutate(valid_cache)
+    assert not _check(valid_cache).wiped
+
+
+def test_missing_cache_forces_full_rebuild_without_wiping(project):
+    check = _check(project)
+    assert not check.wiped and check.rebuild_all
+    assert check.fingerprint_file.is_file()
+
+
+def test_force_wipes(valid_cache):
+    check = ensure_fresh_cache(
+        valid_cache, valid_cache / "_build", env=OFFLINE_ENV, force=True, log=lambda _m: None
+    )
+    assert check.wiped
+
+
+def test_fingerprint_hashes_paths_and_contents(project):
+    base = compute_fingerprint(project, env=OFFLINE_ENV)
+    assert base == compute_fingerprint(project, env=OFFLINE_ENV)  # deterministic
+    assert base["groups"]["tinker_offline"]["files"] == 3
+    assert base["groups"]["data"]["files"] == 2
+    # Same bytes under a different name is a different input.
+    (project / "data" / "d.txt").rename(project / "data" / "c.txt")
+    moved = compute_fingerprint(project, env=OFFLINE_ENV)
+    assert moved["groups"]["data"]["sha256"] != base["groups"]["data"]["sha256"]
+    assert moved["groups"]["tinker_offline"] == base["groups"]["tinker_offline"]
+
+
+def test_stored_fingerprint_is_next_to_the_cache(valid_cache):
+    stored = json.loads((valid_cache / "_build" / book_build.FINGERPRINT_FILENAME).read_text())
+    assert stored["sha256"] == compute_fingerprint(valid_cache, env=OFFLINE_ENV)["sha256"]
+    assert set(stored["groups"]) == {g.name for g in book_build.DEFAULT_GROUPS}
+
+
+def test_default_groups_cover_the_documented_inputs():
+    patterns = {p for g in book_build.DEFAULT_GROUPS for p in g.patterns}
+    assert patterns == {
+        "tinker_offline/**/*.py",
+        "data/**/*",
+        "requirements.txt",
+        "constraints.txt",
+        "pyproject.toml",
+    }
+
+
+def test_build_env_is_offline_unless_tinker_requested():
+    assert book_build.build_env(False, {BACKEND_ENV: "tinker"})[BACKEND_ENV] == "offline"
+    with pytest.raises(SystemExit, match="TINKER_API_KEY"):
+        book_build.build_env(True, {})
+    assert book_build.build_env(True, {"TINKER_API_KEY": "k"})[BACKEND_ENV] == "tinker"
+
+
+def test_config_with_custom_cache_path_is_rejected(tmp_path):
+    _write(tmp_path / "_config.yml", "execute:\n  cache: elsewhere/\n")
+    with pytest.raises(ValueError, match="execute.cache"):
+        book_build._check_config(tmp_path)
+
+
+def test_count_executions():
+    log = (
+        "a.ipynb: Executing notebook using local CWD [mystnb]\n"
+        "b.ipynb: Using cached notebook: ID=2 [mystnb]\n"
+        "c.ipynb: WARNING: Executing notebook failed: CellExecutionError\n"
+    )
+    assert book_build.count_executions(log) == {"executed": 1, "cached": 1, "failed": 1}
+
+
+# --------------------------------------------------------------------------- #
+# Real: a one-notebook book built three times
+# --------------------------------------------------------------------------- #
+TINY_CONFIG = """\
+title: tiny
+author: tests
+only_build_toc_files: true
+exclude_patterns: ["data/**", "out/**"]
+execute:
+  execute_notebooks: cache
+  timeout: 120
+  allow_errors: false
+sphinx:
+  config:
+    nb_execution_raise_on_error: true
+"""
+
+
+def _tiny_book(root: Path) -> None:
+    import nbformat
+
+    _write(root / "_config.yml", TINY_CONFIG)
+    _write(root / "_toc.yml", "format: jb-book\nroot: intro\n")
+    _write(root / "data" / "value.txt", "VALUE-1111\n")
+    _write(root / "requirements.txt", "x==1\n")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Tiny"),
+        nbformat.v4.new_code_cell("print('read:', open('data/value.txt').read().strip())"),
+    ]
+    nbformat.write(nb, root / "intro.ipynb")
+
+
+@pytest.mark.slow
+def test_real_build_reexecutes_only_when_inputs_change(tmp_path):
+    root = tmp_path / "tiny"
+    out = root / "out"
+    _tiny_book(root)
+    env = {**os.environ, **OFFLINE_ENV}
+
+    def build():
+        result = book_build.build_book(root, out, env=env, echo=False, log=lambda _m: None)
+        assert result.ok, f"tiny build failed:\n{result.log_tail()}"
+        return result
+
+    page = out / "_build" / "html" / "intro.html"
+
+    first = build()
+    assert (first.executed, first.cached) == (1, 0)
+    assert "VALUE-1111" in page.read_text()
+    assert (out / "_build" / ".jupyter_cache").is_dir()
+
+    second = build()
+    assert second.executed == 0, "an unchanged book must not re-execute anything"
+    assert not second.cache_check.wiped
+
+    _write(root / "data" / "value.txt", "VALUE-2222\n")
+    third = build()
+    assert third.cache_check.wiped and "data" in third.cache_check.reason
+    assert third.executed == 1
+    html = page.read_text()
+    assert "VALUE-2222" in html and "VALUE-1111" not in html

@@ -1,0 +1,448 @@
+"""Build the Jupyter Book offline, with a notebook cache that cannot lie.
+
+``scripts/build_book.sh`` is a thin wrapper around :func:`main`; the tests
+(``tests/conftest.py``, ``tests/test_cache_fingerprint.py``) and the benchmark
+(``bench/book_build.py``) import :func:`build_book` and friends directly.
+
+Why a fingerprint: myst-nb's jupyter cache keys a notebook on its *code cells*
+only. A notebook whose code is unchanged but whose results depend on
+``tinker_offline/``, ``data/`` or the pinned dependencies would be served stale
+outputs. So before each build we hash those inputs (sorted paths; path and
+content both hashed) plus the backend selection, store the hash next to the
+jupyter cache (``<build>/.jupyter_cache.fingerprint.json``) and, when it
+differs from the stored one, delete the cache (and the executed-notebook copies)
+and rebuild every page (``--all``) so that every notebook re-executes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+FINGERPRINT_VERSION = 1
+FINGERPRINT_FILENAME = ".jupyter_cache.fingerprint.json"
+CACHE_DIRNAME = ".jupyter_cache"
+EXECUTE_DIRNAME = "jupyter_execute"
+LOG_FILENAME = "book-build.log"
+BACKEND_ENV = "TINKER_BOOK_BACKEND"
+
+
+@dataclasses.dataclass(frozen=True)
+class FingerprintGroup:
+    """A named set of inputs; ``patterns`` are globs relative to the project root."""
+
+    name: str
+    patterns: tuple[str, ...]
+
+
+#: Inputs that notebooks depend on but that jupyter-cache does not see.
+DEFAULT_GROUPS: tuple[FingerprintGroup, ...] = (
+    FingerprintGroup("tinker_offline", ("tinker_offline/**/*.py",)),
+    FingerprintGroup("data", ("data/**/*",)),
+    FingerprintGroup("requirements.txt", ("requirements.txt",)),
+    FingerprintGroup("constraints.txt", ("constraints.txt",)),
+    FingerprintGroup("pyproject.toml", ("pyproject.toml",)),
+)
+
+#: Environment variables whose value changes what notebooks compute.
+DEFAULT_ENV_KEYS: tuple[str, ...] = (BACKEND_ENV,)
+
+_SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints"}
+
+
+# --------------------------------------------------------------------------- #
+# Fingerprint
+# --------------------------------------------------------------------------- #
+def _group_files(root: Path, group: FingerprintGroup) -> list[Path]:
+    files: set[Path] = set()
+    for pattern in group.patterns:
+        for p in root.glob(pattern):
+            if p.is_file() and not (_SKIP_DIRS & set(p.relative_to(root).parts)):
+                files.add(p)
+    return sorted(files, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def compute_fingerprint(
+    root: Path | str,
+    groups: Sequence[FingerprintGroup] = DEFAULT_GROUPS,
+    env: Mapping[str, str] | None = None,
+    env_keys: Sequence[str] = DEFAULT_ENV_KEYS,
+) -> dict:
+    """Hash the inputs of ``root``: per group, the sorted (path, content) pairs.
+
+    Returns ``{"version", "sha256", "groups": {name: {"sha256", "files"}}, "env"}``.
+    ``env`` defaults to ``os.environ``; only ``env_keys`` are recorded.
+    """
+    root = Path(root).resolve()
+    env = os.environ if env is None else env
+    total = hashlib.sha256(f"fingerprint-v{FINGERPRINT_VERSION}\0".encode())
+    out_groups: dict[str, dict] = {}
+    for group in groups:
+        gh = hashlib.sha256()
+        files = _group_files(root, group)
+        for p in files:
+            rel = p.relative_to(root).as_posix()
+            gh.update(rel.encode() + b"\0" + _file_sha256(p).encode() + b"\0")
+        digest = gh.hexdigest()
+        out_groups[group.name] = {"sha256": digest, "files": len(files)}
+        total.update(group.name.encode() + b"\0" + digest.encode() + b"\0")
+    out_env = {k: env.get(k) for k in env_keys}
+    total.update(json.dumps(out_env, sort_keys=True).encode())
+    return {
+        "version": FINGERPRINT_VERSION,
+        "sha256": total.hexdigest(),
+        "groups": out_groups,
+        "env": out_env,
+    }
+
+
+def _changed_parts(old: dict, new: dict) -> list[str]:
+    changed = []
+    old_groups = old.get("groups", {})
+    for name, g in new["groups"].items():
+        if old_groups.get(name, {}).get("sha256") != g["sha256"]:
+            changed.append(name)
+    for name in old_groups:
+        if name not in new["groups"]:
+            changed.append(name)
+    for k, v in new["env"].items():
+        if old.get("env", {}).get(k) != v:
+            changed.append(f"${k}={v!r}")
+    if not changed and old.get("version") != new.get("version"):
+        changed.append("fingerprint version")
+    return changed
+
+
+@dataclasses.dataclass
+class CacheCheck:
+    """Outcome of :func:`ensure_fresh_cache`."""
+
+    wiped: bool  # an existing cache was deleted
+    rebuild_all: bool  # the cache is empty: pass --all so Sphinx re-reads every page
+    reason: str
+    fingerprint: dict
+    cache_dir: Path
+    fingerprint_file: Path
+
+
+def ensure_fresh_cache(
+    root: Path | str,
+    build_dir: Path | str,
+    *,
+    groups: Sequence[FingerprintGroup] = DEFAULT_GROUPS,
+    env: Mapping[str, str] | None = None,
+    env_keys: Sequence[str] = DEFAULT_ENV_KEYS,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> CacheCheck:
+    """Delete ``<build_dir>/.jupyter_cache`` unless its stored fingerprint matches.
+
+    ``build_dir`` is the ``_build`` directory (the jupyter cache's parent). The new
+    fingerprint is written *before* the build, so whatever the build then adds
+    to the cache was computed from exactly these inputs.
+    """
+    root = Path(root).resolve()
+    build_dir = Path(build_dir).resolve()
+    cache_dir = build_dir / CACHE_DIRNAME
+    fp_file = build_dir / FINGERPRINT_FILENAME
+    fp = compute_fingerprint(root, groups, env, env_keys)
+
+    stored = None
+    if fp_file.is_file():
+        try:
+            stored = json.loads(fp_file.read_text())
+        except (OSError, ValueError):
+            stored = None
+
+    cache_exists = cache_dir.exists()
+    if force:
+        reason = "forced fresh build (--fresh)"
+        stale = True
+    elif stored is None:
+        reason = "no fingerprint recorded for the existing cache"
+        stale = True
+    elif stored.get("sha256") != fp["sha256"]:
+        reason = "inputs changed: " + ", ".join(_changed_parts(stored, fp))
+        stale = True
+    else:
+        reason = "inputs unchanged"
+        stale = False
+
+    wiped = False
+    if stale and cache_exists:
+        log(
+            f"[book] jupyter cache is stale ({reason}); deleting {cache_dir} "
+            "so every notebook re-executes"
+        )
+        shutil.rmtree(cache_dir)
+        shutil.rmtree(build_dir / EXECUTE_DIRNAME, ignore_errors=True)
+        wiped = True
+    elif not cache_exists:
+        reason = "no jupyter cache yet (cold build)"
+        log(f"[book] {reason}: every notebook will execute")
+    else:
+        log(f"[book] jupyter cache is valid ({reason}, fingerprint {fp['sha256'][:12]})")
+
+    build_dir.mkdir(parents=True, exist_ok=True)
+    fp_file.write_text(json.dumps(fp, indent=2, sort_keys=True) + "\n")
+    return CacheCheck(
+        wiped=wiped,
+        rebuild_all=not cache_dir.exists(),
+        reason=reason,
+        fingerprint=fp,
+        cache_dir=cache_dir,
+        fingerprint_file=fp_file,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Build
+# --------------------------------------------------------------------------- #
+@dataclasses.dataclass
+class BuildResult:
+    returncode: int
+    wall_seconds: float
+    build_dir: Path  # <path_output>/_build
+    html_dir: Path  # <path_output>/_build/html
+    execute_dir: Path  # <path_output>/_build/jupyter_execute (executed notebooks)
+    cache_dir: Path  # <path_output>/_build/.jupyter_cache
+    log_path: Path
+    executed: int  # notebooks executed by this build
+    cached: int  # notebooks served from the jupyter cache
+    failed: int  # notebooks whose execution failed
+    cache_check: CacheCheck
+    command: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def log_tail(self, lines: int = 80) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no build log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_EXECUTING = re.compile(r"Executing notebook using")
+_CACHED = re.compile(r"Using cached notebook")
+_FAILED = re.compile(r"Executing notebook failed")
+
+
+def count_executions(log_text: str) -> dict[str, int]:
+    """Count notebook executions / cache hits in a myst-nb build log."""
+    return {
+        "executed": len(_EXECUTING.findall(log_text)),
+        "cached": len(_CACHED.findall(log_text)),
+        "failed": len(_FAILED.findall(log_text)),
+    }
+
+
+def _default_jupyter_book() -> str:
+    cand = Path(sys.executable).with_name("jupyter-book")
+    if cand.exists():
+        return str(cand)
+    found = shutil.which("jupyter-book")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "jupyter-book not found next to the running Python; run `bash scripts/setup.sh`"
+    )
+
+
+def _check_config(root: Path) -> None:
+    cfg = root / "_config.yml"
+    if not cfg.is_file():
+        return
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - PyYAML is pinned in requirements.txt
+        return
+    data = yaml.safe_load(cfg.read_text()) or {}
+    if (data.get("execute") or {}).get("cache"):
+        raise ValueError(
+            f"{cfg}: `execute.cache` must stay unset — tools/book_build.py keeps the "
+            "jupyter cache in <path-output>/_build/.jupyter_cache next to its fingerprint"
+        )
+
+
+def build_env(tinker: bool = False, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for the build: offline backend unless ``tinker`` is requested."""
+    env = dict(os.environ if base is None else base)
+    if tinker:
+        if not env.get("TINKER_API_KEY"):
+            raise SystemExit(
+                "[book] --tinker builds against the real Tinker service and needs "
+                "TINKER_API_KEY in the environment"
+            )
+        env[BACKEND_ENV] = "tinker"
+    else:
+        env[BACKEND_ENV] = "offline"
+    return env
+
+
+def build_book(
+    root: Path | str = REPO_ROOT,
+    path_output: Path | str | None = None,
+    *,
+    tinker: bool = False,
+    fresh: bool = False,
+    env: Mapping[str, str] | None = None,
+    groups: Sequence[FingerprintGroup] = DEFAULT_GROUPS,
+    jupyter_book: str | None = None,
+    extra_args: Iterable[str] = (),
+    echo: bool = True,
+    log: Callable[[str], None] = print,
+) -> BuildResult:
+    """Build ``root`` as a Jupyter Book into ``<path_output>/_build``.
+
+    Runs ``jupyter-book build ROOT -W -n --keep-going --path-output OUT`` after
+    checking the cache fingerprint (adding ``--all`` when the cache is empty).
+    ``path_output`` defaults to ``root``. ``env`` defaults to :func:`build_env`.
+    The build output is streamed (``echo``) and saved to
+    ``<path_output>/_build/book-build.log``. Never raises on a failed build:
+    look at ``result.returncode``.
+    """
+    root = Path(root).resolve()
+    out = Path(path_output).resolve() if path_output is not None else root
+    build_dir = out / "_build"
+    _check_config(root)
+    env = build_env(tinker) if env is None else dict(env)
+
+    check = ensure_fresh_cache(root, build_dir, groups=groups, env=env, force=fresh, log=log)
+
+    cmd = [
+        jupyter_book or _default_jupyter_book(),
+        "build",
+        str(root),
+        "-W",
+        "-n",
+        "--keep-going",
+        "--path-output",
+        str(out),
+    ]
+    if check.rebuild_all:
+        cmd.append("--all")
+    cmd.extend(extra_args)
+
+    log_path = build_dir / LOG_FILENAME
+    log(f"[book] {BACKEND_ENV}={env.get(BACKEND_ENV)}; running: {' '.join(cmd)}")
+    start = time.perf_counter()
+    with log_path.open("w", encoding="utf-8") as logf:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            logf.write(_ANSI.sub("", line))
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        returncode = proc.wait()
+    wall = time.perf_counter() - start
+
+    counts = count_executions(log_path.read_text(encoding="utf-8", errors="replace"))
+    if returncode == 0 and counts["failed"]:
+        # Belt and braces: an execution failure must never pass as success.
+        log(f"[book] {counts['failed']} notebook(s) failed to execute; failing the build")
+        returncode = 1
+
+    # If the inputs changed while we were building, the cache may hold outputs
+    # computed from a mix of old and new inputs: forget the fingerprint so the
+    # next build starts clean.
+    after = compute_fingerprint(root, groups, env)
+    if after["sha256"] != check.fingerprint["sha256"]:
+        log(
+            "[book] WARNING: inputs changed during the build ("
+            + ", ".join(_changed_parts(check.fingerprint, after))
+            + "); the next build will re-execute everything"
+        )
+        check.fingerprint_file.unlink(missing_ok=True)
+
+    return BuildResult(
+        returncode=returncode,
+        wall_seconds=wall,
+        build_dir=build_dir,
+        html_dir=build_dir / "html",
+        execute_dir=build_dir / EXECUTE_DIRNAME,
+        cache_dir=check.cache_dir,
+        log_path=log_path,
+        executed=counts["executed"],
+        cached=counts["cached"],
+        failed=counts["failed"],
+        cache_check=check,
+        command=cmd,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# CLI
+# --------------------------------------------------------------------------- #
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="build_book",
+        description="Build the book (offline by default) with a self-invalidating notebook cache.",
+    )
+    parser.add_argument(
+        "--tinker",
+        action="store_true",
+        help="build against the real Tinker service (needs TINKER_API_KEY); "
+        f"default: {BACKEND_ENV}=offline",
+    )
+    parser.add_argument(
+        "--path-output",
+        default=None,
+        help="output directory (the book goes to PATH/_build/html); default: the repo root",
+    )
+    parser.add_argument(
+        "--fresh", action="store_true", help="delete the jupyter cache and re-execute everything"
+    )
+    parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
+    args, extra = parser.parse_known_args(argv)
+
+    result = build_book(
+        args.root, args.path_output, tinker=args.tinker, fresh=args.fresh, extra_args=extra
+    )
+    status = "OK" if result.ok else f"FAILED (exit {result.returncode})"
+    print(
+        f"[book] build {status}: {result.executed} notebook(s) executed, "
+        f"{result.cached} from cache, {result.failed} failed"
+    )
+    print(f"[book] HTML: {result.html_dir / 'index.html'}")
+    print(f"[book] log:  {result.log_path}")
+    print(f"[book] wall time: {result.wall_seconds:.1f} s")
+    return result.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
