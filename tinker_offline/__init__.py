@@ -10,14 +10,20 @@ Data types are tinker's own (``tinker.types``), so datum-building and loss code 
 on both backends.
 """
 
-from .model_store import (
+import warnings
+
+# transformers pulls in tqdm.auto, which warns inside Jupyter kernels without ipywidgets;
+# the engine shows no progress bars, so the warning would only clutter every chapter.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
+from .model_store import (  # noqa: E402
     SUPPORTED_BASE_MODELS,
     ModelNotInstalledError,
     UnsupportedBaseModelError,
 )
-from .sampling_client import SamplingClient
-from .service_client import ServiceClient
-from .training_client import TrainingClient
+from .sampling_client import SamplingClient  # noqa: E402
+from .service_client import ServiceClient  # noqa: E402
+from .training_client import TrainingClient  # noqa: E402
 
 DEFAULT_BASE_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
