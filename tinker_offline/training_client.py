@@ -15,6 +15,7 @@ Semantics follow Tinker (tinker 0.38):
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
@@ -125,13 +126,20 @@ class LocalModel:
         if min(lengths) != longest:
             attention_mask = (torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]).long()
         hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        unembedding = unembedding_matrix(self.lm_head)
-        out = []
-        for row, datum in enumerate(batch):
-            ids = datum.target_tokens.reshape(lengths[row], -1)
-            lp = gathered_logprobs(hidden[row, : lengths[row]], unembedding, ids)
-            out.append(lp.reshape(datum.target_tokens.shape))
-        return out
+        # One gather over every datum's rows: with a LoRA'd lm_head each call's backward
+        # builds a [vocab, hidden] gradient, so a call per datum would pay that per datum.
+        ids_per_datum = [d.target_tokens.reshape(n, -1) for d, n in zip(batch, lengths)]
+        widest = max(ids.shape[1] for ids in ids_per_datum)
+        token_ids = torch.zeros(sum(lengths), widest, dtype=torch.long)
+        starts = [0, *itertools.accumulate(lengths)]
+        for ids, start in zip(ids_per_datum, starts):
+            token_ids[start : start + ids.shape[0], : ids.shape[1]] = ids
+        rows = torch.cat([hidden[row, :n] for row, n in enumerate(lengths)])
+        logprobs = gathered_logprobs(rows, unembedding_matrix(self.lm_head), token_ids)
+        return [
+            logprobs[start : start + ids.shape[0], : ids.shape[1]].reshape(d.target_tokens.shape)
+            for d, ids, start in zip(batch, ids_per_datum, starts)
+        ]
 
     def accumulate(self, gradients: Sequence[torch.Tensor]) -> None:
         for param, grad in zip(self.trainable, gradients, strict=True):
