@@ -33,6 +33,7 @@ done
 
 say() { echo "[setup] $*"; }
 is_root_with_apt() { command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; }
+apt_install() { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"; }
 
 # --- 0a. MathJax, served by the book itself (no CDN needed) --------------------
 if [[ -f "$MATHJAX_DIR/tex-mml-chtml.js" && "$(cat "$MATHJAX_DIR/.version" 2>/dev/null)" == "$MATHJAX_PIN" ]]; then
@@ -41,8 +42,7 @@ else
     if ! command -v npm >/dev/null 2>&1; then
         if is_root_with_apt; then
             say "npm not found; installing it with apt-get (needed once, to fetch $MATHJAX_PIN)"
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm
+            apt_install npm
         else
             echo "[setup] ERROR: npm is needed once to vendor $MATHJAX_PIN into $MATHJAX_DIR" \
                  "(install Node.js/npm, e.g. apt-get install npm)" >&2
@@ -70,8 +70,7 @@ if [[ "$WITH_BROWSER" == 1 ]]; then
         say "chromium present: $(command -v chromium)"
     elif is_root_with_apt; then
         say "installing Debian's chromium with apt-get (browser tests)"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+        apt_install chromium
     else
         say "WARNING: chromium is missing and cannot be installed here (needs root and apt-get);" \
             "the browser tests (pytest -m browser) will be skipped"
@@ -93,11 +92,10 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/n
     say "creating virtualenv $VENV with $("$PYTHON" --version 2>&1)"
     if ! "$PYTHON" -m venv "$VENV"; then
         # Debian/Ubuntu ship venv/ensurepip separately.
-        if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+        if is_root_with_apt; then
             say "python -m venv failed; installing python3-venv with apt-get"
             rm -rf "$VENV"
-            apt-get update -qq
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+            apt_install python3-venv
             "$PYTHON" -m venv "$VENV"
         else
             echo "[setup] ERROR: '$PYTHON -m venv' failed (on Debian: apt-get install python3-venv)" >&2
