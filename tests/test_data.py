@@ -25,7 +25,11 @@ from pathlib import Path
 import pytest
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "emotions"
-SPLITS = ("train", "heldout")
+SPLITS = ("train", "heldout", "new_situations")
+SPLIT_SIZES = {"train": 24, "heldout": 8, "new_situations": 8}
+SPLIT_ID_PREFIX = {"train": "train", "heldout": "heldout", "new_situations": "new"}
+SPLIT_KEYS = {"train": {"id", "text", "target"}, "heldout": {"id", "rewords", "text", "target"},
+              "new_situations": {"id", "text", "target"}}
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 EXPECTED_LABELS = [
@@ -117,14 +121,15 @@ def test_split_sizes_and_schema(splits):
     problems = []
     for name in SPLITS:
         rows = splits[name]
-        if len(rows) != 8:
-            problems.append(f"{name}.jsonl has {len(rows)} rows, expected 8")
+        if len(rows) != SPLIT_SIZES[name]:
+            problems.append(f"{name}.jsonl has {len(rows)} rows, expected {SPLIT_SIZES[name]}")
         for i, row in enumerate(rows, 1):
-            if set(row) != {"id", "text", "target"}:
-                problems.append(f"{name} row {i}: keys {sorted(row)}, expected id/text/target")
+            if set(row) != SPLIT_KEYS[name]:
+                problems.append(f"{name} row {i}: keys {sorted(row)}, expected {sorted(SPLIT_KEYS[name])}")
                 continue
-            if not re.fullmatch(rf"{name}-\d\d", str(row["id"])):
-                problems.append(f"{name} row {i}: id {row['id']!r} does not look like '{name}-NN'")
+            prefix = SPLIT_ID_PREFIX[name]
+            if not re.fullmatch(rf"{prefix}-\d\d", str(row["id"])):
+                problems.append(f"{name} row {i}: id {row['id']!r} does not look like '{prefix}-NN'")
             if not isinstance(row["text"], str) or not isinstance(row["target"], dict):
                 problems.append(f"{row['id']}: text must be a string and target an object")
     _fail_if(problems, "split schema")
@@ -141,7 +146,7 @@ def test_splits_disjoint(splits):
     norm = lambda s: " ".join(s.lower().split())  # noqa: E731
     train = {norm(r["text"]): r["id"] for r in splits["train"]}
     problems = []
-    for r in splits["heldout"]:
+    for r in splits["heldout"] + splits["new_situations"]:
         if norm(r["text"]) in train:
             problems.append(f"{r['id']} has the same text as {train[norm(r['text'])]}: {r['text']!r}")
     for name in SPLITS:
@@ -177,12 +182,12 @@ def test_targets_are_soft_distributions(meta, all_rows):
 
 
 def test_sentence_style(meta, all_rows):
-    """8-20 words each, and no sentence names a label word outright."""
+    """8-22 words each, and no sentence names a label word outright."""
     problems = []
     for row in all_rows:
         n = len(row["text"].split())
-        if not 8 <= n <= 20:
-            problems.append(f"{row['id']}: {n} words, expected 8-20: {row['text']!r}")
+        if not 8 <= n <= 22:
+            problems.append(f"{row['id']}: {n} words, expected 8-22: {row['text']!r}")
         for w in meta["labels"]:
             if re.search(rf"\b{re.escape(w)}\b", row["text"], flags=re.IGNORECASE):
                 problems.append(f"{row['id']}: names the label {w!r} directly: {row['text']!r}")
@@ -196,10 +201,30 @@ def _top_two(target: dict) -> set[str]:
     return {k for k, v in target.items() if v >= cut}
 
 
+def _dominant(target: dict) -> str:
+    return max(target, key=target.get)
+
+
+def test_reworded_heldout_retells_a_training_sentence(splits):
+    """Each held-out sentence names the training sentence it retells, with the same dominant emotion."""
+    train = {r["id"]: r for r in splits["train"]}
+    problems = []
+    for r in splits["heldout"]:
+        source = train.get(r["rewords"])
+        if source is None:
+            problems.append(f"{r['id']}: rewords {r['rewords']!r}, which is not a training id")
+        elif _dominant(source["target"]) != _dominant(r["target"]):
+            problems.append(f"{r['id']}: dominant {_dominant(r['target'])!r} but {source['id']} has "
+                            f"{_dominant(source['target'])!r}")
+    if len({r["rewords"] for r in splits["heldout"]}) != len(splits["heldout"]):
+        problems.append("two held-out sentences retell the same training sentence")
+    _fail_if(problems, "reworded held-out")
+
+
 def test_heldout_dominant_labels_seen_in_train(splits):
     train_top2 = set().union(*(_top_two(r["target"]) for r in splits["train"]))
     problems = []
-    for r in splits["heldout"]:
+    for r in splits["heldout"] + splits["new_situations"]:
         top = max(r["target"], key=r["target"].get)
         if top not in train_top2:
             problems.append(f"{r['id']}: top label {top!r} is never top-or-second in train")
