@@ -25,11 +25,13 @@ from pathlib import Path
 import pytest
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "emotions"
-SPLITS = ("train", "heldout", "new_situations")
-SPLIT_SIZES = {"train": 24, "heldout": 8, "new_situations": 8}
-SPLIT_ID_PREFIX = {"train": "train", "heldout": "heldout", "new_situations": "new"}
-SPLIT_KEYS = {"train": {"id", "text", "target"}, "heldout": {"id", "rewords", "text", "target"},
-              "new_situations": {"id", "text", "target"}}
+#: split file stem -> (rows, id prefix, keys of every row)
+SPLIT_SPECS = {
+    "train": (24, "train", {"id", "text", "target"}),
+    "heldout": (8, "heldout", {"id", "rewords", "text", "target"}),
+    "new_situations": (8, "new", {"id", "text", "target"}),
+}
+SPLITS = tuple(SPLIT_SPECS)
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 EXPECTED_LABELS = [
@@ -121,13 +123,13 @@ def test_split_sizes_and_schema(splits):
     problems = []
     for name in SPLITS:
         rows = splits[name]
-        if len(rows) != SPLIT_SIZES[name]:
-            problems.append(f"{name}.jsonl has {len(rows)} rows, expected {SPLIT_SIZES[name]}")
+        size, prefix, keys = SPLIT_SPECS[name]
+        if len(rows) != size:
+            problems.append(f"{name}.jsonl has {len(rows)} rows, expected {size}")
         for i, row in enumerate(rows, 1):
-            if set(row) != SPLIT_KEYS[name]:
-                problems.append(f"{name} row {i}: keys {sorted(row)}, expected {sorted(SPLIT_KEYS[name])}")
+            if set(row) != keys:
+                problems.append(f"{name} row {i}: keys {sorted(row)}, expected {sorted(keys)}")
                 continue
-            prefix = SPLIT_ID_PREFIX[name]
             if not re.fullmatch(rf"{prefix}-\d\d", str(row["id"])):
                 problems.append(f"{name} row {i}: id {row['id']!r} does not look like '{prefix}-NN'")
             if not isinstance(row["text"], str) or not isinstance(row["target"], dict):
@@ -225,7 +227,7 @@ def test_heldout_dominant_labels_seen_in_train(splits):
     train_top2 = set().union(*(_top_two(r["target"]) for r in splits["train"]))
     problems = []
     for r in splits["heldout"] + splits["new_situations"]:
-        top = max(r["target"], key=r["target"].get)
+        top = _dominant(r["target"])
         if top not in train_top2:
             problems.append(f"{r['id']}: top label {top!r} is never top-or-second in train")
     _fail_if(problems, "held-out / train label overlap")
