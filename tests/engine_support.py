@@ -39,7 +39,7 @@ def label_ids(tokenizer) -> list[int]:
 
 
 def set_datum(tokenizer, sentence: str, target: list[float]) -> types.Datum:
-    """K label ids at the answer row T-1 (zero-weight copies elsewhere) plus the target."""
+    """K label ids at the answer row T-1 (copies elsewhere), zero weights, plus the target."""
     tokens = prompt_tokens(tokenizer, sentence)
     ids = label_ids(tokenizer)
     target_tokens = np.tile(np.asarray(ids, dtype=np.int64), (len(tokens), 1))
@@ -47,6 +47,7 @@ def set_datum(tokenizer, sentence: str, target: list[float]) -> types.Datum:
         model_input=types.ModelInput.from_ints(tokens),
         loss_fn_inputs={
             "target_tokens": target_tokens,
+            "weights": np.zeros(target_tokens.shape, dtype=np.float32),
             "target_distribution": np.asarray(target, dtype=np.float32),
         },
     )

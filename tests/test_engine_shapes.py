@@ -36,7 +36,7 @@ def test_rank1_targets_give_rank1_logprobs_aligned_to_next_token(client, referen
     tokens, reference = reference_next_token_logprobs
     # The prompt's own next tokens as targets; the last row scores an arbitrary id 42.
     targets = np.asarray(tokens[1:] + [42], dtype=np.int64)
-    datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={"target_tokens": targets})
+    datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={"target_tokens": targets, "weights": np.zeros(targets.shape, dtype=np.float32)})
     out = client.forward([datum], "cross_entropy").result().loss_fn_outputs[0]["logprobs"]
     assert out.shape == [len(tokens)]
     expected = reference.gather(1, torch.from_numpy(targets)[:, None]).squeeze(1)
@@ -48,7 +48,7 @@ def test_rank2_targets_give_rank2_logprobs_and_row_t_minus_1_is_the_answer(clien
     ids = label_ids(tokenizer)
     targets = np.zeros((len(tokens), len(ids)), dtype=np.int64)
     targets[-1] = ids
-    datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={"target_tokens": targets})
+    datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={"target_tokens": targets, "weights": np.zeros(targets.shape, dtype=np.float32)})
     out = client.forward([datum], "cross_entropy").result().loss_fn_outputs[0]["logprobs"].to_torch()
     assert list(out.shape) == [len(tokens), len(ids)]
     torch.testing.assert_close(out[-1], reference[-1, ids], atol=2e-4, rtol=1e-4)
@@ -63,7 +63,8 @@ def test_mixed_lengths_in_one_batch_match_one_by_one(client, tokenizer):
         data.append(
             types.Datum(
                 model_input=types.ModelInput.from_ints(tokens),
-                loss_fn_inputs={"target_tokens": np.asarray(tokens[1:] + [0], dtype=np.int64)},
+                loss_fn_inputs={"target_tokens": np.asarray(tokens[1:] + [0], dtype=np.int64),
+                                "weights": np.zeros(len(tokens), dtype=np.float32)},
             )
         )
     assert len({d.model_input.length for d in data}) > 1, "the test needs different lengths"

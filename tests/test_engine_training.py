@@ -53,12 +53,20 @@ def test_callable_update_equals_cross_entropy_with_the_sdks_weights(service_clie
     assert weights[:-1].abs().sum() == 0 and weights[-1].abs().sum() > 0
 
 
-def test_handle_and_equivalent_callable_give_the_same_update(service_client, data):
+@pytest.mark.parametrize("server_side", [False, True], ids=["client-side (SDK default)", "server-side"])
+def test_handle_and_equivalent_callable_give_the_same_update(server_side):
+    """Both handle modes train like the callable; only a server-side handle has a loss_id."""
+    service_client = tinker_offline.ServiceClient(custom_loss_server_side=server_side)
+    tokenizer = new_client(service_client).get_tokenizer()
+    data = [set_datum(tokenizer, s, t) for s, t in TRAIN[:3]]
     handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 1}).result()
+    assert (handle.loss_id is not None) == server_side
     by_handle = new_client(service_client)
     by_callable = new_client(service_client)
     handle_result = by_handle.forward_backward_custom(data, handle).result()
     callable_result = by_callable.forward_backward_custom(data, set_kl_callable).result()
+    # Client-side, the handle runs the callable's two passes: a surrogate loss is reported.
+    assert ("surrogate_loss:sum" in handle_result.metrics) == (not server_side)
     assert handle_result.metrics["loss:sum"] == pytest.approx(callable_result.metrics["loss:sum"], rel=1e-5)
     assert handle_result.metrics["custom/set_kl:sum"] == pytest.approx(callable_result.metrics["set_kl:sum"], rel=1e-5)
     assert_same_tensors(by_handle.accumulated_gradients(), by_callable.accumulated_gradients(), atol=1e-6, rtol=1e-4)

@@ -1,15 +1,27 @@
 """Bad requests fail with Tinker's wording and leave weights, gradients and Adam state alone."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
-from tinker import types
+from tinker import RequestFailedError, types
 
 from engine_support import TRAIN, assert_same_tensors, new_client, set_datum, set_kl_callable, set_kl_per_datum
 
 
-@pytest.fixture(scope="module")
-def primed():
+POISONED = "A previous request failed; this TrainingClient is poisoned and cannot accept further requests."
+
+
+def sdk_request_failed(server_message: str) -> str:
+    """The message of the SDK's RequestFailedError for a server rejection (api_future_impl.py)."""
+    return (
+        "Request failed: " + re.escape(server_message)
+        + r" for self\.request_id='offline-\d+' and expected type self\.model_cls=<class '[\w.]*ForwardBackwardOutput'>"
+    )
+
+
+def make_primed():
     """A client that has taken one step and holds accumulated gradients, so every kind of
     state is non-trivial when a bad request arrives."""
     service_client = __import__("tinker_offline").ServiceClient()
@@ -20,6 +32,32 @@ def primed():
     client.optim_step(types.AdamParams(learning_rate=1e-3)).result()
     client.forward_backward_custom(data, set_kl_callable).result()
     return service_client, client, tokenizer, data
+
+
+@pytest.fixture(scope="module")
+def primed():
+    """Shared by the tests whose bad requests do not poison the client."""
+    return make_primed()
+
+
+@pytest.fixture
+def poisonable():
+    """A client of its own, for a test whose failed custom loss poisons it."""
+    return make_primed()
+
+
+def assert_poisoned(client, data, cause_type):
+    """Every later request fails with the SDK's RuntimeError, chained to the first failure."""
+    requests = [
+        lambda: client.forward(data, "cross_entropy"),
+        lambda: client.forward_backward(data, "cross_entropy"),
+        lambda: client.forward_backward_custom(data, set_kl_callable),
+        lambda: client.optim_step(types.AdamParams(learning_rate=1e-3)),
+    ]
+    for request in requests:
+        with pytest.raises(RuntimeError, match=re.escape(POISONED)) as raised:
+            request().result()
+        assert isinstance(raised.value.__cause__, cause_type)
 
 
 def snapshot(client):
@@ -45,12 +83,28 @@ def test_703_target_tokens_of_label_length_is_rejected_with_tinkers_message(prim
     tokens = data[0].model_input.to_ints()
     bad = datum_with(tokens, target_tokens=np.arange(21, dtype=np.int64))
     before = snapshot(client)
-    with pytest.raises(Exception) as raised:
+    with pytest.raises(RequestFailedError) as raised:
         client.forward_backward([bad], "cross_entropy").result()
-    assert str(raised.value) == (
-        "input sequence and target_tokens at index 0 must agree on sequence length: "
-        f"target_tokens.shape[0]=21 token_count={len(tokens)}"
-    )
+    assert re.fullmatch(
+        sdk_request_failed(
+            "input sequence and target_tokens at index 0 must agree on sequence length: "
+            f"target_tokens.shape[0]=21 token_count={len(tokens)}"
+        ),
+        str(raised.value),
+    ), str(raised.value)
+    assert_unchanged(client, before)
+    # A rejected plain request does not poison the client (only custom-loss failures do).
+    client.forward(data, "cross_entropy").result()
+
+
+def test_missing_weights_are_rejected_not_defaulted(primed):
+    _, client, _, data = primed
+    tokens = data[0].model_input.to_ints()
+    no_weights = datum_with(tokens, target_tokens=np.zeros(len(tokens), dtype=np.int64))
+    before = snapshot(client)
+    for call in (client.forward, client.forward_backward):
+        with pytest.raises(RequestFailedError, match=r"datum at index 0 has no loss_fn_inputs\['weights'\]; cross_entropy needs weights"):
+            call([no_weights], "cross_entropy").result()
     assert_unchanged(client, before)
 
 
@@ -144,16 +198,17 @@ def test_custom_loss_without_target_tokens_fails_at_call_time_like_the_sdk(prime
     ],
     ids=["non-scalar", "nan", "log-zero"],
 )
-def test_custom_loss_that_is_not_a_finite_scalar_changes_nothing(primed, loss_fn, message):
-    _, client, _, data = primed
+def test_custom_loss_that_is_not_a_finite_scalar_changes_nothing_and_poisons(poisonable, loss_fn, message):
+    _, client, _, data = poisonable
     before = snapshot(client)
-    with pytest.raises(Exception, match=message):
+    with pytest.raises(Exception, match=message) as raised:
         client.forward_backward_custom(data, loss_fn).result()
     assert_unchanged(client, before)
+    assert_poisoned(client, data, type(raised.value))
 
 
-def test_custom_loss_that_raises_propagates_its_error_and_changes_nothing(primed):
-    _, client, _, data = primed
+def test_custom_loss_that_raises_propagates_its_error_changes_nothing_and_poisons(poisonable):
+    _, client, _, data = poisonable
 
     def broken(data, logprobs_list):
         raise KeyError("target_distributon")
@@ -162,6 +217,26 @@ def test_custom_loss_that_raises_propagates_its_error_and_changes_nothing(primed
     with pytest.raises(KeyError, match="target_distributon"):
         client.forward_backward_custom(data, broken).result()
     assert_unchanged(client, before)
+    assert_poisoned(client, data, KeyError)
+
+
+def test_custom_loss_rejected_by_the_server_poisons(poisonable):
+    _, client, _, data = poisonable
+    tokens = data[0].model_input.to_ints()
+    bad = datum_with(tokens, target_tokens=np.zeros(len(tokens) - 1, dtype=np.int64),
+                     target_distribution=np.ones(6, dtype=np.float32) / 6)
+    with pytest.raises(RequestFailedError, match="must agree on sequence length"):
+        client.forward_backward_custom([bad], set_kl_callable).result()
+    assert_poisoned(client, data, RequestFailedError)
+
+
+def test_call_time_errors_do_not_poison(primed):
+    """The SDK raises these before reserving any request, so the client goes on."""
+    _, client, _, data = primed
+    bad = types.Datum(model_input=data[0].model_input, loss_fn_inputs={"target_distribution": np.ones(6, dtype=np.float32) / 6})
+    with pytest.raises(ValueError):
+        client.forward_backward_custom([bad], set_kl_callable)
+    client.forward(data, "cross_entropy").result()
 
 
 def test_handle_with_wrong_declared_rank_is_rejected(primed):

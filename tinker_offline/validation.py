@@ -12,15 +12,17 @@ from typing import Sequence
 
 import torch
 from tinker import types
-from tinker._exceptions import RequestFailedError
-from tinker.types.request_error_category import RequestErrorCategory
+
+from .futures import ServerRejection
+from .images import PLACEHOLDER_TOKEN, image_positions
 
 SUPPORTED_LOSS_FNS = ("cross_entropy",)
 
 
-def user_error(message: str) -> RequestFailedError:
-    """The exception a failed Tinker request raises from ``.result()`` for bad input."""
-    return RequestFailedError(message, request_id="offline", category=RequestErrorCategory.User)
+def user_error(message: str) -> ServerRejection:
+    """Bad input, rejected as Tinker's server would; ``.result()`` raises it as the SDK's
+    ``RequestFailedError`` (see ``futures.run_now``)."""
+    return ServerRejection(message)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,16 +42,21 @@ def check_loss_fn(loss_fn: object) -> None:
         )
 
 
-def _input_ids(index: int, datum: types.Datum) -> list[int]:
-    chunks = datum.model_input.chunks
-    non_text = [type(c).__name__ for c in chunks if not isinstance(c, types.EncodedTextChunk)]
-    if non_text:
-        raise user_error(
-            f"model_input at index {index} has {', '.join(sorted(set(non_text)))} chunks; "
-            "tinker_offline runs a text-only model. Image chunks run on Tinker with a "
-            "vision-language base model (they count toward model_input.length there)."
-        )
-    return datum.model_input.to_ints()
+def model_input_ids(index: int, model_input: types.ModelInput) -> list[int]:
+    """The input id at every position: text tokens as they are, and ``PLACEHOLDER_TOKEN`` at
+    each of an image's positions (the text model cannot see pixels; see ``images``)."""
+    ids: list[int] = []
+    for chunk in model_input.chunks:
+        if isinstance(chunk, types.EncodedTextChunk):
+            ids.extend(chunk.tokens)
+        elif isinstance(chunk, types.ImageChunk):
+            ids.extend([PLACEHOLDER_TOKEN] * image_positions(chunk))
+        else:
+            raise user_error(
+                f"model_input at index {index} has a {type(chunk).__name__}; tinker_offline runs "
+                "EncodedTextChunk and ImageChunk chunks only"
+            )
+    return ids
 
 
 def _tensor(index: int, datum: types.Datum, key: str) -> torch.Tensor | None:
@@ -57,8 +64,8 @@ def _tensor(index: int, datum: types.Datum, key: str) -> torch.Tensor | None:
     return None if value is None else value.to_torch()
 
 
-def check_datum(index: int, datum: types.Datum, vocab_size: int) -> CheckedDatum:
-    input_ids = _input_ids(index, datum)
+def check_datum(index: int, datum: types.Datum, vocab_size: int, require_weights: bool = True) -> CheckedDatum:
+    input_ids = model_input_ids(index, datum.model_input)
     token_count = len(input_ids)
     if token_count == 0:
         raise user_error(f"model_input at index {index} is empty; it needs at least one token")
@@ -100,8 +107,16 @@ def check_datum(index: int, datum: types.Datum, vocab_size: int) -> CheckedDatum
         )
 
     weights = _tensor(index, datum, "weights")
+    if weights is None and not require_weights:
+        weights = torch.zeros(target_tokens.shape, dtype=torch.float32)
     if weights is None:
-        weights = torch.ones(target_tokens.shape, dtype=torch.float32)
+        # Neither the SDK nor Tinker's docs say what the server does without weights, so the
+        # engine teaches no default: it refuses, and says how to write what you mean.
+        raise user_error(
+            f"datum at index {index} has no loss_fn_inputs['weights']; cross_entropy needs "
+            f"weights of the same shape as target_tokens ({list(target_tokens.shape)}). Pass 0 "
+            "on the entries you do not score and your weight (e.g. 1) on those you do."
+        )
     if list(weights.shape) != list(target_tokens.shape):
         raise user_error(
             f"weights and target_tokens at index {index} must have the same shape: "
@@ -113,11 +128,11 @@ def check_datum(index: int, datum: types.Datum, vocab_size: int) -> CheckedDatum
     return CheckedDatum(input_ids, target_tokens, weights)
 
 
-def check_data(data: Sequence[types.Datum], vocab_size: int) -> list[CheckedDatum]:
+def check_data(data: Sequence[types.Datum], vocab_size: int, require_weights: bool = True) -> list[CheckedDatum]:
     if not data:
         # The SDK's own message for an empty request.
         raise ValueError("No data provided")
-    return [check_datum(i, datum, vocab_size) for i, datum in enumerate(data)]
+    return [check_datum(i, datum, vocab_size, require_weights) for i, datum in enumerate(data)]
 
 
 def check_scalar_loss(loss: object, where: str) -> torch.Tensor:
