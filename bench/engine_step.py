@@ -8,7 +8,9 @@ in one process, it times per step (median):
   hand-written   plain PyTorch + peft: forward, renormalized KL at row T-1, backward, AdamW
   built-in       forward_backward([T, K] cross_entropy, weights = target) + optim_step
   callable       forward_backward_custom(data, kl_callable) + optim_step  (two passes, as the SDK)
-  handle         forward_backward_custom(data, create_custom_loss(...))  + optim_step  (one pass)
+  handle         forward_backward_custom(data, create_custom_loss(...))  + optim_step  (one pass:
+                 a service with custom_loss_server_side=True, as a server that runs uploaded
+                 losses; with the SDK's default the handle runs the callable's two passes)
   callable, one datum per pass   the callable route without batching datums together
 
 and prints each median, its ratio to the hand-written step, the peak RSS, and model load
@@ -65,15 +67,16 @@ def load_task(tokenizer):
 def kl_callable(data, logprobs_list):
     total = torch.zeros(())
     for datum, logprobs in zip(data, logprobs_list, strict=True):
-        p = datum.loss_fn_inputs["target_distribution"].to_torch()
+        p = datum.loss_fn_inputs["target_distribution"].to_torch()[-1]
         log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], -1)
         total = total + (torch.xlogy(p, p) - p * log_q).sum()
     return total, {}
 
 
 def kl_per_datum(logprobs, target_distribution):
+    p = target_distribution[-1]
     log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], -1)
-    kl = (torch.xlogy(target_distribution, target_distribution) - target_distribution * log_q).sum()
+    kl = (torch.xlogy(p, p) - p * log_q).sum()
     return kl, {"custom/kl:sum": kl}
 
 
@@ -81,7 +84,11 @@ def datums(label_ids, prompts, targets, with_weights: bool):
     out = []
     for tokens, p in zip(prompts, targets):
         target_tokens = np.tile(np.asarray(label_ids, dtype=np.int64), (len(tokens), 1))
-        inputs = {"target_tokens": target_tokens, "target_distribution": p}
+        # The target rides on row T-1 of a [T, K] array: rank 2, a shape handles accept.
+        target_distribution = np.zeros(target_tokens.shape, dtype=np.float32)
+        target_distribution[-1] = p
+        inputs = {"target_tokens": target_tokens, "weights": np.zeros(target_tokens.shape, dtype=np.float32),
+                  "target_distribution": target_distribution}
         if with_weights:
             weights = np.zeros(target_tokens.shape, dtype=np.float32)
             weights[-1] = p
@@ -167,7 +174,8 @@ def main() -> None:
 
     kl_data = datums(label_ids, prompts, targets, with_weights=False)
     ce_data = datums(label_ids, prompts, targets, with_weights=True)
-    handle = service_client.create_custom_loss(kl_per_datum, {"logprobs": 2, "target_distribution": 1}).result()
+    server_side = tinker_offline.ServiceClient(custom_loss_server_side=True)
+    handle = server_side.create_custom_loss(kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
 
     def route(training_client, run):
         def step():
@@ -179,7 +187,10 @@ def main() -> None:
         "hand-written": hand_written_step_fn(label_ids, prompts, targets),
         "built-in": route(client(), lambda c: c.forward_backward(ce_data, "cross_entropy")),
         "callable": route(client(), lambda c: c.forward_backward_custom(kl_data, kl_callable)),
-        "handle": route(client(), lambda c: c.forward_backward_custom(kl_data, handle)),
+        "handle": route(
+            server_side.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result(),
+            lambda c: c.forward_backward_custom(kl_data, handle),
+        ),
         "callable, one datum per pass": route(
             client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, kl_callable)
         ),

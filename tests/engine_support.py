@@ -39,16 +39,19 @@ def label_ids(tokenizer) -> list[int]:
 
 
 def set_datum(tokenizer, sentence: str, target: list[float]) -> types.Datum:
-    """K label ids at the answer row T-1 (copies elsewhere), zero weights, plus the target."""
+    """K label ids at the answer row T-1 (copies elsewhere), zero weights, plus the target
+    as a [T, K] array with the distribution on row T-1 (rank 2, a shape the SDK documents)."""
     tokens = prompt_tokens(tokenizer, sentence)
     ids = label_ids(tokenizer)
     target_tokens = np.tile(np.asarray(ids, dtype=np.int64), (len(tokens), 1))
+    target_distribution = np.zeros(target_tokens.shape, dtype=np.float32)
+    target_distribution[-1] = target
     return types.Datum(
         model_input=types.ModelInput.from_ints(tokens),
         loss_fn_inputs={
             "target_tokens": target_tokens,
             "weights": np.zeros(target_tokens.shape, dtype=np.float32),
-            "target_distribution": np.asarray(target, dtype=np.float32),
+            "target_distribution": target_distribution,
         },
     )
 
@@ -57,7 +60,7 @@ def set_kl_callable(data, logprobs_list):
     """Sum over datums of KL(target || model renormalized over the label set) at row T-1."""
     total = torch.zeros(())
     for datum, logprobs in zip(data, logprobs_list, strict=True):
-        target = datum.loss_fn_inputs["target_distribution"].to_torch()
+        target = datum.loss_fn_inputs["target_distribution"].to_torch()[-1]
         log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
         total = total + (torch.xlogy(target, target) - target * log_q).sum()
     return total, {"set_kl:sum": float(total.detach())}
@@ -65,8 +68,9 @@ def set_kl_callable(data, logprobs_list):
 
 def set_kl_per_datum(logprobs, target_distribution):
     """The same loss for one datum, in the form create_custom_loss traces."""
+    p = target_distribution[-1]
     log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
-    kl = (torch.xlogy(target_distribution, target_distribution) - target_distribution * log_q).sum()
+    kl = (torch.xlogy(p, p) - p * log_q).sum()
     return kl, {"custom/set_kl:sum": kl}
 
 

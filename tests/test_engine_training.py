@@ -59,7 +59,7 @@ def test_handle_and_equivalent_callable_give_the_same_update(server_side):
     service_client = tinker_offline.ServiceClient(custom_loss_server_side=server_side)
     tokenizer = new_client(service_client).get_tokenizer()
     data = [set_datum(tokenizer, s, t) for s, t in TRAIN[:3]]
-    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 1}).result()
+    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
     assert (handle.loss_id is not None) == server_side
     by_handle = new_client(service_client)
     by_callable = new_client(service_client)

@@ -241,16 +241,33 @@ def test_call_time_errors_do_not_poison(primed):
 
 def test_handle_with_wrong_declared_rank_is_rejected(primed):
     service_client, client, _, data = primed
-    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 1, "target_distribution": 1}).result()
+    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 1, "target_distribution": 2}).result()
     before = snapshot(client)
     with pytest.raises(ValueError, match=r"datum\[0\] loss_fn_inputs\['target_tokens'\] has rank 2, but loss 'set_kl_per_datum' declared logprobs with rank 1"):
         client.forward_backward_custom(data, handle)
     assert_unchanged(client, before)
 
 
+def test_handle_input_must_have_the_shape_its_rank_means(primed):
+    """Rank 1 is [T] and rank 2 is [T, K]; a [K] vector declared rank 1 is refused."""
+    service_client, client, _, data = primed
+
+    def per_label(logprobs, target_distribution):
+        log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
+        return -(target_distribution * log_q).sum(), {}
+
+    handle = service_client.create_custom_loss(per_label, {"logprobs": 2, "target_distribution": 1}).result()
+    as_vector = [types.Datum(model_input=d.model_input, loss_fn_inputs={
+        **d.loss_fn_inputs, "target_distribution": d.loss_fn_inputs["target_distribution"].to_numpy()[-1]}) for d in data]
+    before = snapshot(client)
+    with pytest.raises(ValueError, match=r"has shape \[6\], but rank 1 means \[T\] with T = \d+"):
+        client.forward_backward_custom(as_vector, handle)
+    assert_unchanged(client, before)
+
+
 def test_handle_missing_an_input_is_rejected(primed):
     service_client, client, _, data = primed
-    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 1}).result()
+    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
     bare = [types.Datum(model_input=d.model_input, loss_fn_inputs={"target_tokens": d.loss_fn_inputs["target_tokens"]}) for d in data]
     with pytest.raises(ValueError, match=r"has no loss_fn_inputs\['target_distribution'\]"):
         client.forward_backward_custom(bare, handle)
@@ -259,7 +276,7 @@ def test_handle_missing_an_input_is_rejected(primed):
 def test_handle_from_another_session_is_rejected(primed):
     _, client, _, data = primed
     other = __import__("tinker_offline").ServiceClient()
-    handle = other.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 1}).result()
+    handle = other.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
     with pytest.raises(ValueError, match="can only be used by clients of that session"):
         client.forward_backward_custom(data, handle)
 
@@ -273,13 +290,13 @@ def test_untraceable_loss_is_rejected_by_the_sdk_checks(primed):
         return -logprobs.sum(), {}
 
     with pytest.raises(ValueError, match="cannot be traced by torch.fx"):
-        service_client.create_custom_loss(branches, {"logprobs": 2, "target_distribution": 1})
+        service_client.create_custom_loss(branches, {"logprobs": 2, "target_distribution": 2})
 
     def bad_metric(logprobs, target_distribution):
         return logprobs.sum(), {"kl": logprobs.sum()}
 
     with pytest.raises(ValueError, match=r"must be named custom/<name>:sum or custom/<name>:mean"):
-        service_client.create_custom_loss(bad_metric, {"logprobs": 2, "target_distribution": 1})
+        service_client.create_custom_loss(bad_metric, {"logprobs": 2, "target_distribution": 2})
 
 
 @pytest.mark.parametrize(

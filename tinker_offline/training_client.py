@@ -36,6 +36,7 @@ from .validation import (
     CheckedDatum,
     check_adam_params,
     check_data,
+    check_handle_input_shapes,
     check_loss_fn,
     check_scalar_loss,
     user_error,
@@ -275,6 +276,7 @@ class TrainingClient:
             self.service_client._check_handle(loss_fn)
             # The SDK checks a handle's declared ranks on the client, before sending anything.
             check_loss_inputs(loss_fn, data)
+            check_handle_input_shapes(loss_fn.inputs[1:], data)
             if loss_fn.loss_id is not None:
                 # Uploaded to the server: one forward_backward there, like any other request.
                 return self._run(lambda: self._handle_pass(data, loss_fn))

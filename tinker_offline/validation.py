@@ -167,3 +167,21 @@ def check_adam_params(params: object) -> types.AdamParams:
     if problems:
         raise user_error("invalid AdamParams: " + "; ".join(problems))
     return params
+
+
+def check_handle_input_shapes(inputs: Sequence, data: Sequence[types.Datum]) -> None:
+    """Each input a loss handle reads has the shape its rank stands for in the SDK
+    (``tinker.types.CustomLossInputRank``: 0 is a scalar, 1 is ``[T]``, 2 is ``[T, K]``,
+    T = the datum's ``target_tokens.shape[0]``). The SDK's ``check_loss_inputs`` compares
+    ranks only; a ``[K]`` vector declared as rank 1 passes it but is not ``[T]``."""
+    for i, datum in enumerate(data):
+        T = datum.loss_fn_inputs["target_tokens"].shape[0]
+        for loss_input in inputs:
+            shape = datum.loss_fn_inputs[loss_input.name].shape or []
+            if loss_input.rank in (1, 2) and shape[0] != T:
+                meaning = "[T]" if loss_input.rank == 1 else "[T, K]"
+                raise ValueError(
+                    f"datum[{i}] loss_fn_inputs[{loss_input.name!r}] has shape {list(shape)}, but "
+                    f"rank {loss_input.rank} means {meaning} with T = {T} (target_tokens rows). "
+                    "Put a per-datum vector on the scored row of a [T, K] array and declare rank 2."
+                )
