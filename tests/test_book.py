@@ -25,6 +25,8 @@ FIGURE_CHAPTERS = [
     "notebooks/04_three_routes",
 ]
 TRAIN_DOC = "notebooks/03_train"
+ROUTES_DOC = "notebooks/04_three_routes"
+ISSUE_703_DOC = "book/issue-703"
 
 
 # --------------------------------------------------------------------------- #
@@ -155,32 +157,50 @@ def test_executed_notebooks_have_no_errors(built_book):
     assert not problems, "\n".join(problems)
 
 
-def _training_kl(built_book) -> dict[str, float]:
-    glued = read_glue(built_book.execute_dir, TRAIN_DOC)
-    names = ["train_kl_before", "train_kl_after", "heldout_kl_before", "heldout_kl_after"]
-    v = {n: glue_float(glued, n, TRAIN_DOC) for n in names}
-    assert v["train_kl_before"] > 0 and v["heldout_kl_before"] > 0, v
-    return v
+def _glued(built_book, docname: str, names: list[str]) -> dict[str, float]:
+    glued = read_glue(built_book.execute_dir, docname)
+    return {n: glue_float(glued, n, docname) for n in names}
 
 
 def test_training_reduces_train_kl_by_90_percent(built_book):
-    v = _training_kl(built_book)
-    assert v["train_kl_after"] <= 0.10 * v["train_kl_before"], (
-        f"train KL fell by less than 90%: {v['train_kl_before']:.4g} -> {v['train_kl_after']:.4g}"
+    v = _glued(built_book, TRAIN_DOC, ["ch3_train_kl_before", "ch3_train_kl_after"])
+    assert v["ch3_train_kl_before"] > 0, v
+    assert v["ch3_train_kl_after"] <= 0.10 * v["ch3_train_kl_before"], (
+        f"train KL fell by less than 90%: {v['ch3_train_kl_before']:.4g} -> {v['ch3_train_kl_after']:.4g}"
     )
 
 
-def test_training_reduces_heldout_kl_by_50_percent(built_book):
-    """The held-out split retells training situations in other words (data/emotions/README.md)."""
-    v = _training_kl(built_book)
-    assert v["heldout_kl_after"] <= 0.50 * v["heldout_kl_before"], (
-        f"held-out KL fell by less than 50%: "
-        f"{v['heldout_kl_before']:.4g} -> {v['heldout_kl_after']:.4g}"
-    )
+@pytest.mark.parametrize("split", ["paraphrases", "heldout"])
+def test_final_kl_beats_the_training_prior_baseline(built_book, split):
+    """On each evaluation split the trained model ends below the average-training-target
+    baseline (chapter 3 prints and plots both baselines beside every KL)."""
+    v = _glued(built_book, TRAIN_DOC, [f"ch3_{split}_kl_after", f"ch3_{split}_prior_kl", f"ch3_{split}_uniform_kl"])
+    after, prior, uniform = (v[f"ch3_{split}_{k}"] for k in ("kl_after", "prior_kl", "uniform_kl"))
+    assert prior < uniform, v  # the prior is the stronger baseline, as the chapter says
+    assert 0 < after < prior, f"{split}: final KL {after:.4g} is not below the training prior {prior:.4g}"
 
 
-def test_training_reduces_new_situations_kl(built_book):
-    """Transfer to situations not in training is weaker, and chapter 3 says so; it must still be real."""
-    glued = read_glue(built_book.execute_dir, TRAIN_DOC)
-    before, after = (glue_float(glued, f"ch3_new_kl_{when}", TRAIN_DOC) for when in ("before", "after"))
-    assert 0 < after < before, f"new-situations KL did not fall: {before:.4g} -> {after:.4g}"
+def test_issue_703_page_runs_a_3000_position_image_prompt(built_book):
+    v = _glued(built_book, ISSUE_703_DOC, [
+        "i703_T", "i703_text_tokens", "i703_image_positions", "i703_request_bytes", "i703_dense_request_bytes",
+        "i703_kl_before", "i703_kl_after_one_step", "i703_bare_problems"])
+    assert v["i703_T"] == v["i703_text_tokens"] + v["i703_image_positions"] >= 3000, v
+    assert v["i703_image_positions"] > 0, v
+    # The page says CSR keeps the request small; the dense request is ~10x larger.
+    assert v["i703_request_bytes"] * 5 < v["i703_dense_request_bytes"], v
+    # Two training steps ran and the KL fell.
+    assert 0 < v["i703_kl_after_one_step"] < v["i703_kl_before"], v
+    # The page says the bare-word ending fails the label checks with this tokenizer.
+    assert v["i703_bare_problems"] > 0, v
+
+
+def test_issue_703_page_says_which_handle_mode_ran(built_book):
+    glued = read_glue(built_book.execute_dir, ISSUE_703_DOC)
+    assert glued.get("i703_handle_mode", "").strip("'\"") == "on this machine, two passes", glued.get("i703_handle_mode")
+
+
+def test_route_a_raises_the_mass_and_route_b_lowers_the_kl_more(built_book):
+    """Claims the #703 page makes from chapter 4's result."""
+    v = _glued(built_book, ROUTES_DOC, ["route_a_kl_after", "route_b_kl_after", "route_a_mass_after", "route_b_mass_after"])
+    assert v["route_a_mass_after"] > v["route_b_mass_after"], v
+    assert v["route_b_kl_after"] < v["route_a_kl_after"], v

@@ -28,7 +28,9 @@ DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "emotions"
 #: split file stem -> (rows, id prefix, keys of every row)
 SPLIT_SPECS = {
     "train": (24, "train", {"id", "text", "target"}),
-    "heldout": (8, "heldout", {"id", "rewords", "text", "target"}),
+    # Training sentences retold in other words: tests wording, not transfer (not held out).
+    "paraphrases": (8, "para", {"id", "rewords", "text", "target"}),
+    # The held-out split: situations that appear nowhere in training.
     "new_situations": (8, "new", {"id", "text", "target"}),
 }
 SPLITS = tuple(SPLIT_SPECS)
@@ -148,14 +150,14 @@ def test_splits_disjoint(splits):
     norm = lambda s: " ".join(s.lower().split())  # noqa: E731
     train = {norm(r["text"]): r["id"] for r in splits["train"]}
     problems = []
-    for r in splits["heldout"] + splits["new_situations"]:
+    for r in splits["paraphrases"] + splits["new_situations"]:
         if norm(r["text"]) in train:
             problems.append(f"{r['id']} has the same text as {train[norm(r['text'])]}: {r['text']!r}")
     for name in SPLITS:
         texts = [norm(r["text"]) for r in splits[name]]
         if len(set(texts)) != len(texts):
             problems.append(f"{name} contains duplicate texts")
-    _fail_if(problems, "train/heldout overlap")
+    _fail_if(problems, "train/evaluation text overlap")
 
 
 def test_targets_are_soft_distributions(meta, all_rows):
@@ -207,30 +209,30 @@ def _dominant(target: dict) -> str:
     return max(target, key=target.get)
 
 
-def test_reworded_heldout_retells_a_training_sentence(splits):
-    """Each held-out sentence names the training sentence it retells, with the same dominant emotion."""
+def test_each_paraphrase_retells_a_training_sentence(splits):
+    """Each paraphrase names the training sentence it retells, with the same dominant emotion."""
     train = {r["id"]: r for r in splits["train"]}
     problems = []
-    for r in splits["heldout"]:
+    for r in splits["paraphrases"]:
         source = train.get(r["rewords"])
         if source is None:
             problems.append(f"{r['id']}: rewords {r['rewords']!r}, which is not a training id")
         elif _dominant(source["target"]) != _dominant(r["target"]):
             problems.append(f"{r['id']}: dominant {_dominant(r['target'])!r} but {source['id']} has "
                             f"{_dominant(source['target'])!r}")
-    if len({r["rewords"] for r in splits["heldout"]}) != len(splits["heldout"]):
-        problems.append("two held-out sentences retell the same training sentence")
-    _fail_if(problems, "reworded held-out")
+    if len({r["rewords"] for r in splits["paraphrases"]}) != len(splits["paraphrases"]):
+        problems.append("two paraphrases retell the same training sentence")
+    _fail_if(problems, "paraphrases")
 
 
-def test_heldout_dominant_labels_seen_in_train(splits):
+def test_evaluation_dominant_labels_seen_in_train(splits):
     train_top2 = set().union(*(_top_two(r["target"]) for r in splits["train"]))
     problems = []
-    for r in splits["heldout"] + splits["new_situations"]:
+    for r in splits["paraphrases"] + splits["new_situations"]:
         top = _dominant(r["target"])
         if top not in train_top2:
             problems.append(f"{r['id']}: top label {top!r} is never top-or-second in train")
-    _fail_if(problems, "held-out / train label overlap")
+    _fail_if(problems, "evaluation / train label overlap")
 
 
 def test_train_label_coverage(splits):
