@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from tinker import types
 
@@ -93,3 +94,14 @@ def assert_same_tensors(a: dict, b: dict, atol: float = 0.0, rtol: float = 0.0) 
             assert a[key] is None and b[key] is None, key
         else:
             torch.testing.assert_close(a[key], b[key], atol=atol, rtol=rtol, msg=lambda m: f"{key}: {m}")
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A fresh rank-8 LoRA client per test module (import this fixture by name)."""
+    return new_client()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(client):
+    return client.get_tokenizer()

@@ -11,7 +11,7 @@ from tinker import BadRequestError, types
 
 from tinker_offline.images import PLACEHOLDER_TOKEN, qwen3_vl_image_tokens
 
-from engine_support import assert_same_tensors, label_ids, new_client, prompt_tokens
+from engine_support import assert_same_tensors, client, label_ids, prompt_tokens, tokenizer  # noqa: F401 (fixtures)
 
 
 def image_bytes(width: int, height: int, fmt: str = "PNG") -> bytes:
@@ -19,15 +19,6 @@ def image_bytes(width: int, height: int, fmt: str = "PNG") -> bytes:
     Image.new("RGB", (width, height), (120, 30, 200)).save(buffer, format=fmt)
     return buffer.getvalue()
 
-
-@pytest.fixture(scope="module")
-def client():
-    return new_client()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(client):
-    return client.get_tokenizer()
 
 
 def multimodal(tokenizer, width=640, height=480, expected_tokens=300, fmt="png"):

@@ -9,17 +9,8 @@ import tinker_offline
 from tinker_offline import model_store
 from tinker_offline.gathered_logprobs import gathered_logprobs
 
-from engine_support import BASE_MODEL, TRAIN, label_ids, new_client, prompt_tokens
+from engine_support import BASE_MODEL, TRAIN, client, label_ids, prompt_tokens, tokenizer  # noqa: F401 (fixtures)
 
-
-@pytest.fixture(scope="module")
-def client():
-    return new_client()
-
-
-@pytest.fixture(scope="module")
-def tokenizer(client):
-    return client.get_tokenizer()
 
 
 @pytest.fixture(scope="module")
