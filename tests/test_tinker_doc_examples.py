@@ -15,7 +15,7 @@ test applies and the names it prepares. The test:
    earlier or says exists: ``data``, ``training_client``, tensors for pseudo-code, ...) after
    the examples it ``DEPENDS`` on. Examples with top-level ``await`` are compiled with
    ``ast.PyCF_ALLOW_TOP_LEVEL_AWAIT`` (as Jupyter and marimo run such cells) and the
-   resulting coroutine is run with ``asyncio.run``;
+   resulting coroutine is run with ``asyncio.run`` on a worker thread;
 4. makes a few checks on what the example left (``AFTER`` in the header).
 
 An example that the real tinker 0.38 SDK would reject too, or that uses a loss tinker_offline
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import concurrent.futures
 import dataclasses
 import inspect
 import math
@@ -149,7 +150,14 @@ def run_source(example: ExampleFile, ns: dict, compat: bool = False) -> None:
         warnings.filterwarnings("ignore", message="DEPRECATED", category=FutureWarning)
         result = eval(code, ns)  # noqa: S307 - the docs' own example code
         if is_async:
-            asyncio.run(result)
+            run_coroutine(result)
+
+
+def run_coroutine(coroutine) -> None:
+    """Run ``coroutine`` to completion on a thread with its own event loop: the main thread
+    may already run one (Playwright's sync API in the browser tests does)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coroutine).result()
 
 
 # ------------------------------------------------------------------ the engine side
