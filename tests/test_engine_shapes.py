@@ -1,5 +1,9 @@
 """Logprobs come back shaped like target_tokens, and row T-1 is the next token."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -136,3 +140,19 @@ def test_dequantized_cache_is_reused(monkeypatch):
     monkeypatch.setattr(model_store, "_dequantize_into", fail)
     base = model_store.load_base_model(BASE_MODEL)
     assert base.tokenizer_dir == cache / "tokenizer"
+
+
+def test_a_cold_cache_prints_no_progress_bars(tmp_path):
+    """Dequantizing into an empty cache writes nothing to stdout or stderr, so no page shows
+    progress bars because the build machine's cache happened to be empty."""
+    script = (
+        "import tinker_offline\n"
+        "tinker_offline.ServiceClient().create_lora_training_client("
+        "base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=8).result()\n"
+    )
+    env = {**os.environ, "TINKER_OFFLINE_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "cache").is_dir() and any((tmp_path / "cache").iterdir()), "nothing was dequantized"
+    for stream, text in (("stdout", done.stdout), ("stderr", done.stderr)):
+        assert not text.strip(), f"{stream} of a cold load was not empty:\n{text[-1500:]}"

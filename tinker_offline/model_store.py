@@ -8,6 +8,7 @@ process keeps one copy of the frozen base weights that every client shares.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -125,16 +126,36 @@ def cache_dir_for(base_model: str) -> Path:
 _COMPLETE_MARKER = "complete.json"
 
 
+@contextlib.contextmanager
+def _no_progress_bars():
+    """Dequantizing and loading print progress bars to stderr, which would end up on a book
+    page only when the cache happens to be empty; a page must not depend on that."""
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    original_tqdm = gguf_utils.tqdm  # tqdm.auto, which transformers' switch does not reach
+    hf_logging.disable_progress_bar()
+    gguf_utils.tqdm = functools.partial(original_tqdm, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original_tqdm
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _dequantize_into(base_model: str, target: Path) -> None:
     """Dequantize the GGUF to float32 safetensors + config + tokenizer, atomically."""
     from safetensors.torch import save_file
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = gguf_path(base_model)
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        path.parent, gguf_file=path.name, dtype=torch.float32
-    )
+    with _no_progress_bars():
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            path.parent, gguf_file=path.name, dtype=torch.float32
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
     try:
