@@ -263,6 +263,14 @@ def test_handle_input_must_have_the_shape_its_rank_means(primed):
     with pytest.raises(ValueError, match=r"has shape \[6\], but rank 1 means \[T\] with T = \d+"):
         client.forward_backward_custom(as_vector, handle)
     assert_unchanged(client, before)
+    # The same [K] vector as 1-D data without a shape (the SDK's rank-1 form) is refused too.
+    shapeless = [types.Datum(model_input=d.model_input, loss_fn_inputs={
+        **d.loss_fn_inputs, "target_distribution": types.TensorData(
+            data=d.loss_fn_inputs["target_distribution"].to_numpy()[-1].tolist(), dtype="float32")}) for d in data]
+    assert shapeless[0].loss_fn_inputs["target_distribution"].shape is None
+    with pytest.raises(ValueError, match=r"has shape \[6\], but rank 1 means \[T\] with T = \d+"):
+        client.forward_backward_custom(shapeless, handle)
+    assert_unchanged(client, before)
 
 
 def test_handle_missing_an_input_is_rejected(primed):

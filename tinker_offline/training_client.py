@@ -198,14 +198,18 @@ class TrainingClient:
                 "and cannot accept further requests."
             ) from self._request_error
 
-    def _run(self, operation: Callable[[], Any], expected_type: type = types.ForwardBackwardOutput):
-        """Submit one request: it waits its turn (poisoned clients refuse), then runs."""
+    def _in_turn(self, operation: Callable[[], Any]) -> Callable[[], Any]:
+        """``operation`` as a request: it waits its turn (poisoned clients refuse), then runs."""
 
         def in_turn():
             self._take_turn()
             return operation()
 
-        return run_now(in_turn, expected_type)
+        return in_turn
+
+    def _run(self, operation: Callable[[], Any], expected_type: type = types.ForwardBackwardOutput):
+        """Submit one request and return its future."""
+        return run_now(self._in_turn(operation), expected_type)
 
     # ----------------------------------------------------------------- forward passes
     def _cross_entropy_pass(
@@ -440,8 +444,7 @@ class TrainingClient:
         from .sampling_client import SamplingClient
 
         return client_future(
-            lambda: (self._take_turn(), SamplingClient.from_snapshot(self._sampler_snapshot()))[1],
-            "SamplingClient",
+            self._in_turn(lambda: SamplingClient.from_snapshot(self._sampler_snapshot())), "SamplingClient"
         )
 
     @deprecated(_SdkTrainingClient.save_weights_and_get_sampling_client_async.__deprecated__, category=FutureWarning)

@@ -107,16 +107,16 @@ def check_datum(index: int, datum: types.Datum, vocab_size: int, require_weights
         )
 
     weights = _tensor(index, datum, "weights")
-    if weights is None and not require_weights:
-        weights = torch.zeros(target_tokens.shape, dtype=torch.float32)
     if weights is None:
-        # Neither the SDK nor Tinker's docs say what the server does without weights, so the
-        # engine teaches no default: it refuses, and says how to write what you mean.
-        raise user_error(
-            f"datum at index {index} has no loss_fn_inputs['weights']; cross_entropy needs "
-            f"weights of the same shape as target_tokens ({list(target_tokens.shape)}). Pass 0 "
-            "on the entries you do not score and your weight (e.g. 1) on those you do."
-        )
+        if require_weights:
+            # Neither the SDK nor Tinker's docs say what the server does without weights, so
+            # the engine teaches no default: it refuses, and says how to write what you mean.
+            raise user_error(
+                f"datum at index {index} has no loss_fn_inputs['weights']; cross_entropy needs "
+                f"weights of the same shape as target_tokens ({list(target_tokens.shape)}). Pass 0 "
+                "on the entries you do not score and your weight (e.g. 1) on those you do."
+            )
+        weights = torch.zeros(target_tokens.shape, dtype=torch.float32)
     if list(weights.shape) != list(target_tokens.shape):
         raise user_error(
             f"weights and target_tokens at index {index} must have the same shape: "
@@ -175,9 +175,9 @@ def check_handle_input_shapes(inputs: Sequence, data: Sequence[types.Datum]) -> 
     T = the datum's ``target_tokens.shape[0]``). The SDK's ``check_loss_inputs`` compares
     ranks only; a ``[K]`` vector declared as rank 1 passes it but is not ``[T]``."""
     for i, datum in enumerate(data):
-        T = datum.loss_fn_inputs["target_tokens"].shape[0]
+        T = _shape(datum.loss_fn_inputs["target_tokens"])[0]
         for loss_input in inputs:
-            shape = datum.loss_fn_inputs[loss_input.name].shape or []
+            shape = _shape(datum.loss_fn_inputs[loss_input.name])
             if loss_input.rank in (1, 2) and shape[0] != T:
                 meaning = "[T]" if loss_input.rank == 1 else "[T, K]"
                 raise ValueError(
@@ -185,3 +185,9 @@ def check_handle_input_shapes(inputs: Sequence, data: Sequence[types.Datum]) -> 
                     f"rank {loss_input.rank} means {meaning} with T = {T} (target_tokens rows). "
                     "Put a per-datum vector on the scored row of a [T, K] array and declare rank 2."
                 )
+
+
+def _shape(tensor_data: types.TensorData) -> list[int]:
+    """A TensorData's shape; the SDK leaves ``shape`` None for 1-D data (rank 1 in
+    ``check_loss_inputs``)."""
+    return list(tensor_data.shape) if tensor_data.shape is not None else [len(tensor_data.data)]
