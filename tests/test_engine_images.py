@@ -45,6 +45,12 @@ def set_request(model_input, ids):
     # one position per 32 x 32 block.
     [(480, 640, 300), (224, 224, 64), (100, 100, 64), (300, 480, 135), (1080, 1920, 2040), (32, 6400, 200)],
 )
+def set_logprobs(client, model_input, ids) -> torch.Tensor:
+    """The [T, K] logprobs of one forward on ``set_request(model_input, ids)``."""
+    [output] = client.forward([set_request(model_input, ids)], "cross_entropy").result().loss_fn_outputs
+    return output["logprobs"].to_torch()
+
+
 def test_qwen3_vl_position_counts(height, width, tokens):
     assert qwen3_vl_image_tokens(height, width) == tokens
 
@@ -54,15 +60,15 @@ def test_image_positions_count_toward_T_and_the_scored_row_is_T_minus_1(client, 
     T = model_input.length
     assert T == len(before) + 300 + len(after)
     ids = label_ids(tokenizer)
-    [logprobs] = [o["logprobs"].to_torch() for o in client.forward([set_request(model_input, ids)], "cross_entropy").result().loss_fn_outputs]
+    logprobs = set_logprobs(client, model_input, ids)
     assert list(logprobs.shape) == [T, len(ids)]
     # The image occupies exactly 300 placeholder positions: the same ids as text give the same rows.
     as_text = types.ModelInput.from_ints(before + [PLACEHOLDER_TOKEN] * 300 + after)
-    [reference] = [o["logprobs"].to_torch() for o in client.forward([set_request(as_text, ids)], "cross_entropy").result().loss_fn_outputs]
+    reference = set_logprobs(client, as_text, ids)
     torch.testing.assert_close(logprobs, reference)
     # Row T-1 scores the token after the last text chunk: one token short, and it would differ.
     shorter = types.ModelInput.from_ints(before + [PLACEHOLDER_TOKEN] * 300 + after[:-1])
-    [other] = [o["logprobs"].to_torch() for o in client.forward([set_request(shorter, ids)], "cross_entropy").result().loss_fn_outputs]
+    other = set_logprobs(client, shorter, ids)
     assert not torch.allclose(other[-1], logprobs[-1])
 
 
@@ -112,7 +118,7 @@ def test_custom_loss_and_sampling_take_image_prompts(client, tokenizer):
     client.optim_step(types.AdamParams(learning_rate=0.0)).result()  # clear the gradients
 
     sampler = client.save_weights_and_get_sampling_client().result()
-    forward_rows = client.forward([set_request(model_input, ids)], "cross_entropy").result().loss_fn_outputs[0]["logprobs"].to_torch()
+    forward_rows = set_logprobs(client, model_input, ids)
     response = sampler.sample(model_input, num_samples=1, sampling_params=types.SamplingParams(max_tokens=2, temperature=0.0),
                               topk_prompt_logprobs=len(ids)).result()
     assert len(response.sequences[0].tokens) >= 1
