@@ -39,18 +39,18 @@ def set_request(model_input, ids):
     return types.Datum(model_input=model_input, loss_fn_inputs={"target_tokens": target_tokens, "weights": weights})
 
 
-@pytest.mark.parametrize(
-    "height, width, tokens",
-    # Qwen3-VL: sides rounded to multiples of 32, area kept within [65536, 16777216] pixels,
-    # one position per 32 x 32 block.
-    [(480, 640, 300), (224, 224, 64), (100, 100, 64), (300, 480, 135), (1080, 1920, 2040), (32, 6400, 200)],
-)
 def set_logprobs(client, model_input, ids) -> torch.Tensor:
     """The [T, K] logprobs of one forward on ``set_request(model_input, ids)``."""
     [output] = client.forward([set_request(model_input, ids)], "cross_entropy").result().loss_fn_outputs
     return output["logprobs"].to_torch()
 
 
+@pytest.mark.parametrize(
+    "height, width, tokens",
+    # Qwen3-VL: sides rounded to multiples of 32, area kept within [65536, 16777216] pixels,
+    # one position per 32 x 32 block.
+    [(480, 640, 300), (224, 224, 64), (100, 100, 64), (300, 480, 135), (1080, 1920, 2040), (32, 6400, 200)],
+)
 def test_qwen3_vl_position_counts(height, width, tokens):
     assert qwen3_vl_image_tokens(height, width) == tokens
 
