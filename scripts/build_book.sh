@@ -7,9 +7,9 @@
 #   TINKER_API_KEY=... bash scripts/build_book.sh --tinker   # against the real Tinker service
 #
 # Warnings are errors (-W -n --keep-going); a failed notebook fails the build.
-# The logic lives in tools/book_build.py.
+# The logic lives in tools/book_build.py (run as `python -m tools.book_build`).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-exec ./.venv/bin/python tools/book_build.py "$@"
+exec ./.venv/bin/python -m tools.book_build "$@"

