@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,6 +20,22 @@ SOURCE_SUFFIXES = (".ipynb", ".md")
 #: tests/test_secrets.py asserts it appears nowhere in what the build produced.
 #: (Concatenated so that no key-shaped string is written in this file.)
 SENTINEL_API_KEY = "tml-" + "SENTINEL" + "bookbuild" + "0123456789"
+
+#: Where the cold build's kernels record what TINKER_API_KEY they saw (see key_probe_env).
+KEY_PROBE_ENV = "BOOK_TEST_KEY_PROBE_DIR"
+#: An IPython startup file: every kernel runs it before the notebook's first cell. It
+#: writes the sha256 of the TINKER_API_KEY in the kernel's environment (never the key)
+#: to $BOOK_TEST_KEY_PROBE_DIR, outside the site, and leaves no name behind.
+KEY_PROBE_STARTUP = f"""\
+def _book_key_probe():
+    import hashlib, os, pathlib, uuid
+    out = os.environ.get({KEY_PROBE_ENV!r})
+    if out:
+        digest = hashlib.sha256(os.environ.get("TINKER_API_KEY", "").encode()).hexdigest()
+        (pathlib.Path(out) / f"kernel-{{uuid.uuid4().hex}}.sha256").write_text(digest)
+_book_key_probe()
+del _book_key_probe
+"""
 
 #: Set to a finished build's ``_build`` directory to test it instead of building
 #: from cold (for development only; e.g. after
@@ -46,6 +63,27 @@ def toc_docnames(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
 
     walk({k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")})
     return [n[: -len(Path(n).suffix)] if n.endswith(SOURCE_SUFFIXES) else n for n in names]
+
+
+def key_probe_env(tmp: Path) -> dict[str, str]:
+    """Environment entries that make each IPython kernel record sha256(TINKER_API_KEY).
+
+    The records land in ``tmp/records`` (read them with :func:`key_probe_records`).
+    """
+    startup = tmp / "ipython" / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-book-key-probe.py").write_text(KEY_PROBE_STARTUP)
+    (tmp / "records").mkdir()
+    return {"IPYTHONDIR": str(tmp / "ipython"), KEY_PROBE_ENV: str(tmp / "records")}
+
+
+def key_probe_records(env: dict[str, str]) -> list[str]:
+    """The sha256 digests that the kernels started with ``env`` recorded, one per kernel."""
+    return sorted(p.read_text() for p in Path(env[KEY_PROBE_ENV]).glob("kernel-*.sha256"))
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 TINY_BOOK_CONFIG = """\
@@ -92,6 +130,7 @@ class BuiltBook:
     result: "book_build.BuildResult | None"  # None when BOOK_PREBUILT is used
     build_dir: Path | None = None  # <tmp>/_build
     sentinel_api_key: str | None = None  # the TINKER_API_KEY the build ran with
+    key_probe: dict[str, str] | None = None  # key_probe_env() of the build: what its kernels saw
 
 
 @pytest.fixture(scope="session")
@@ -101,7 +140,9 @@ def built_book(tmp_path_factory) -> BuiltBook:
     Uses the same code as scripts/build_book.sh (tools/book_build.build_book) with
     TINKER_BOOK_BACKEND=offline; the developer's own ./_build is never touched.
     The build's environment also holds a key-shaped TINKER_API_KEY sentinel
-    (SENTINEL_API_KEY) that must not leak into the site (tests/test_secrets.py).
+    (SENTINEL_API_KEY) that must not leak into the site (tests/test_secrets.py),
+    and a startup file that makes each notebook's kernel record a hash of the key
+    it saw (key_probe_env), so that the test knows the kernels had the sentinel.
     With $BOOK_PREBUILT set, that build is used instead (development only).
     """
     prebuilt = os.environ.get(PREBUILT_ENV)
@@ -124,9 +165,10 @@ def built_book(tmp_path_factory) -> BuiltBook:
             pytrace=False,
         )
     out = tmp_path_factory.mktemp("book-cold")
+    probe = key_probe_env(tmp_path_factory.mktemp("key-probe"))
     # build_env(tinker=False) forces TINKER_BOOK_BACKEND=offline whatever the key says.
     env = book_build.build_env(
-        tinker=False, base={**os.environ, "TINKER_API_KEY": SENTINEL_API_KEY}
+        tinker=False, base={**os.environ, "TINKER_API_KEY": SENTINEL_API_KEY, **probe}
     )
     result = book_build.build_book(REPO_ROOT, out, env=env, echo=False)
     if not result.ok:
@@ -146,4 +188,5 @@ def built_book(tmp_path_factory) -> BuiltBook:
         result=result,
         build_dir=result.build_dir,
         sentinel_api_key=SENTINEL_API_KEY,
+        key_probe=probe,
     )

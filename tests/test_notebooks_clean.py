@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -45,12 +46,26 @@ def repo_notebooks(root: Path = REPO_ROOT) -> list[Path]:
     return sorted(p for p in paths if p.is_file() and ".ipynb_checkpoints" not in p.parts)
 
 
-def notebook_problems(path: Path) -> list[str]:
+def notebooks_or_skip() -> list[Path]:
+    """:func:`repo_notebooks`; skips the calling test when there is none yet."""
+    notebooks = repo_notebooks()
+    if not notebooks:
+        pytest.skip("no notebooks in the repository yet")
+    return notebooks
+
+
+def code_cells(path: Path) -> Iterator[tuple[int, dict, str]]:
+    """(index, cell, source as one string) of each code cell of the notebook at ``path``."""
     nb = json.loads(path.read_text(encoding="utf-8"))
-    problems = []
     for i, cell in enumerate(nb.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
+        if cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            yield i, cell, "".join(source) if isinstance(source, list) else source
+
+
+def notebook_problems(path: Path) -> list[str]:
+    problems = []
+    for i, cell, _source in code_cells(path):
         if cell.get("outputs"):
             problems.append(f"cell {i} has {len(cell['outputs'])} output(s)")
         if cell.get("execution_count") is not None:
@@ -59,14 +74,11 @@ def notebook_problems(path: Path) -> list[str]:
 
 
 def test_notebooks_have_no_outputs():
-    notebooks = repo_notebooks()
-    if not notebooks:
-        pytest.skip("no notebooks in the repository yet")
-    report = []
-    for path in notebooks:
-        problems = notebook_problems(path)
-        if problems:
-            report.append(f"{path.relative_to(REPO_ROOT)}: " + "; ".join(problems))
+    report = [
+        f"{path.relative_to(REPO_ROOT)}: " + "; ".join(problems)
+        for path in notebooks_or_skip()
+        if (problems := notebook_problems(path))
+    ]
     assert not report, (
         "notebooks must be committed without outputs/execution counts "
         "(clear them, e.g. `jupyter nbconvert --clear-output --inplace FILE`):\n"

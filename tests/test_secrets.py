@@ -2,9 +2,11 @@
 
 * Committed notebooks carry no outputs at all: tests/test_notebooks_clean.py.
 * The cold build (`built_book`, tests/conftest.py) runs with a key-shaped
-  sentinel in TINKER_API_KEY (while TINKER_BOOK_BACKEND=offline); neither the
-  HTML, the ``_sources`` the download button serves, the executed notebooks nor
-  the notebook cache may contain it, or any other key-shaped string.
+  sentinel in TINKER_API_KEY (while TINKER_BOOK_BACKEND=offline); each notebook's
+  kernel records a hash of the key it saw (the positive control: the sentinel
+  really reached the code that could leak it). Neither the HTML, the
+  ``_sources`` the download button serves, the executed notebooks nor the
+  notebook cache may contain it, or any other key-shaped string.
 * The repository's own files hold no key-shaped string.
 * Notebooks only test whether TINKER_API_KEY is set; they never read its value
   into a variable, print it or pass it on (the tinker SDK reads it itself).
@@ -14,14 +16,23 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, SENTINEL_API_KEY
-from test_notebooks_clean import repo_notebooks
+from conftest import (
+    REPO_ROOT,
+    SENTINEL_API_KEY,
+    key_probe_env,
+    key_probe_records,
+    sha256_hex,
+    write_tiny_book,
+)
+from test_notebooks_clean import code_cells, notebooks_or_skip
+from tools import book_build
 
 #: What a Tinker API key looks like ("tml-" and a long alphanumeric tail).
 KEY_SHAPED = re.compile(rb"(?<![A-Za-z0-9])tml-[A-Za-z0-9]{16,}")
@@ -57,10 +68,43 @@ def _build_outputs(built_book) -> list[Path]:
 
 @pytest.mark.book
 def test_build_used_the_sentinel_key(built_book):
+    """Every notebook's kernel had the sentinel in its environment (a hash of it is recorded)."""
     if built_book.sentinel_api_key is None:
         pytest.skip("prebuilt book ($BOOK_PREBUILT): its build environment is unknown")
-    assert built_book.sentinel_api_key == SENTINEL_API_KEY
-    assert KEY_SHAPED.fullmatch(SENTINEL_API_KEY.encode())
+    assert KEY_SHAPED.fullmatch(built_book.sentinel_api_key.encode())
+    executed = built_book.result.executed
+    seen = key_probe_records(built_book.key_probe)
+    assert executed > 0, "the cold build executed no notebook"
+    assert len(seen) >= executed, f"{executed} notebooks executed, but only {len(seen)} kernels reported"
+    assert set(seen) == {sha256_hex(built_book.sentinel_api_key)}, (
+        "a kernel of the build saw another TINKER_API_KEY than the sentinel"
+    )
+
+
+@pytest.mark.slow
+def test_key_probe_reports_what_the_kernels_saw(tmp_path):
+    """The probe behind the test above, in a one-page book built by the same code: it
+    reports a hash of the key the kernel had, leaves no name behind, and prints nothing."""
+    root = tmp_path / "book"
+    write_tiny_book(root, "print(sorted(name for name in dir() if 'probe' in name))")
+    base = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+
+    def build(name: str, key: str) -> tuple[list[str], str, str]:
+        probe = key_probe_env(tmp_path / f"probe-{name}")
+        env = book_build.build_env(False, {**base, KEY_ENV: key, **probe})
+        # a fresh output directory each time: a cold cache, so the notebook's kernel starts
+        result = book_build.build_book(root, tmp_path / f"out-{name}", env=env, echo=False, log=lambda _m: None)
+        assert result.ok and result.executed == 1, result.log_tail()
+        executed = (result.execute_dir / "intro.ipynb").read_text()
+        return key_probe_records(probe), executed, (result.html_dir / "intro.html").read_text()
+
+    seen, executed, html = build("sentinel", SENTINEL_API_KEY)
+    assert seen == [sha256_hex(SENTINEL_API_KEY)]
+    (output,) = json.loads(executed)["cells"][1]["outputs"]
+    assert "".join(output["text"]) == "[]\n", "the probe left a name behind"
+    assert seen[0] not in html + executed and SENTINEL_API_KEY not in html + executed
+    other, _, _ = build("other", "tml-" + "other" * 5)
+    assert other and other != seen, "the probe reports the same hash for another key"
 
 
 @pytest.mark.book
@@ -175,18 +219,12 @@ def key_uses(source: str) -> list[str]:
 
 
 def test_notebooks_only_test_the_key_for_presence():
-    notebooks = repo_notebooks()
-    if not notebooks:
-        pytest.skip("no notebooks yet")
-    problems = []
-    for path in notebooks:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        for i, cell in enumerate(nb.get("cells", [])):
-            if cell.get("cell_type") != "code":
-                continue
-            src = cell.get("source", "")
-            src = "".join(src) if isinstance(src, list) else src
-            problems.extend(f"{path.relative_to(REPO_ROOT)} cell {i}: {use}" for use in key_uses(src))
+    problems = [
+        f"{path.relative_to(REPO_ROOT)} cell {i}: {use}"
+        for path in notebooks_or_skip()
+        for i, _cell, source in code_cells(path)
+        for use in key_uses(source)
+    ]
     assert not problems, (
         f"notebooks may only test whether {KEY_ENV} is set (the tinker SDK reads it itself):\n"
         + "\n".join(problems)

@@ -489,7 +489,7 @@ def test_search_finds_results(browser_context, site_url):
 
 
 # --------------------------------------------------------------------------- #
-# The #703 page and the anchors that point into it
+# The #703 page: its anchors, and the links that point at them
 # --------------------------------------------------------------------------- #
 class _HrefParser(HTMLParser):
     def __init__(self):
@@ -522,19 +522,60 @@ def anchors_into(html_dir: Path, target_docname: str) -> dict[str, list[str]]:
     return found
 
 
+#: MyST labels, ``(name)=`` on a line of their own: the anchors that the answer to #703
+#: (and any other page) links to.
+_MYST_LABEL = re.compile(r"^\((?P<name>[^()\s]+)\)=\s*$", re.MULTILINE)
+
+
+def myst_labels(html_dir: Path, docname: str) -> list[str]:
+    """The labels declared in a MyST page's source, as the build published it (``_sources``)."""
+    return _MYST_LABEL.findall((html_dir / "_sources" / f"{docname}.md").read_text(encoding="utf-8"))
+
+
+#: In the page: its links to its own fragments, and for each fragment asked about,
+#: whether an element has that id and the heading of the section that element is or
+#: labels (null when it is not in a section with a heading).
+_PAGE_ANCHORS_JS = """
+fragments => {
+  const heading = id => {
+    const section = document.getElementById(id)?.closest('section');
+    const h = section?.querySelector(':scope > :is(h1, h2, h3, h4, h5, h6)');
+    return h ? h.textContent.replace(/#$/, '').trim() : null;
+  };
+  const links = [...document.querySelectorAll('a[href^="#"]')]
+    .map(a => ({fragment: decodeURIComponent(a.getAttribute('href').slice(1)), classes: a.className}))
+    .filter(link => link.fragment);
+  const ids = [...new Set([...fragments, ...links.map(link => link.fragment)])];
+  return {
+    links,
+    targets: Object.fromEntries(ids.map(id => [id, {exists: !!document.getElementById(id), heading: heading(id)}])),
+  };
+}
+"""
+
+
 def test_issue_703_anchors_resolve(visits, browser_context, site_url, built_book):
+    """The #703 page's labels, heading links and table of contents, and the links into it
+    from other pages, all lead to an element of the page; the labels and links to
+    headings lead to a section's heading."""
     assert ISSUE_703 in visits, f"{ISSUE_703} is not in _toc.yml"
     v = visits[ISSUE_703]
     assert not (v.console_errors or v.page_errors or v.local_failures)
-    anchors = anchors_into(built_book.html_dir, ISSUE_703)
+    labels = myst_labels(built_book.html_dir, ISSUE_703)
+    from_pages = anchors_into(built_book.html_dir, ISSUE_703)
     page = browser_context.new_page()
     page.goto(v.url, wait_until="load")
-    missing = {
-        frag: pages
-        for frag, pages in anchors.items()
-        if not page.evaluate("id => !!document.getElementById(id)", frag)
-    }
+    found = page.evaluate(_PAGE_ANCHORS_JS, [*labels, *from_pages])
     page.close()
-    assert not missing, "links into the #703 page whose anchor does not exist there:\n" + "\n".join(
-        f"#{frag} (from {', '.join(sorted(set(pages)))})" for frag, pages in missing.items()
-    )
+    # headerlinks (the "#" after each heading), the "On this page" list, {ref}s in the page
+    to_headings = {
+        link["fragment"] for link in found["links"] if {"headerlink", "reference"} & set(link["classes"].split())
+    }
+    assert labels, f"no MyST label `(name)=` in the source of {ISSUE_703}"
+    assert to_headings, f"no links to headings in {ISSUE_703}: {found['links']}"
+    targets = found["targets"]
+    where = {frag: sorted(set(pages)) for frag, pages in from_pages.items()}
+    missing = [f"#{frag} {where.get(frag, '')}".rstrip() for frag, t in targets.items() if not t["exists"]]
+    assert not missing, "anchors of the #703 page that lead nowhere:\n" + "\n".join(missing)
+    not_headings = [f"#{frag}" for frag in [*labels, *to_headings] if targets[frag]["heading"] is None]
+    assert not not_headings, "anchors of the #703 page that lead to no heading:\n" + "\n".join(not_headings)
