@@ -7,7 +7,7 @@ in one process, it times per step (median):
 
   hand-written   plain PyTorch + peft: forward, renormalized KL at row T-1, backward, AdamW
   built-in       forward_backward([T, K] cross_entropy, weights = target) + optim_step
-  callable       forward_backward_custom(data, kl_callable) + optim_step  (two passes, as the SDK)
+  callable       forward_backward_custom(data, kl_over_labels) + optim_step  (two passes, as the SDK)
   handle         forward_backward_custom(data, create_custom_loss(...))  + optim_step  (one pass:
                  a service with custom_loss_server_side=True, as a server that runs uploaded
                  losses; with the SDK's default the handle runs the callable's two passes)
@@ -22,7 +22,6 @@ times (warm, in a fresh process; cold with --cold, which dequantizes into a temp
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -30,18 +29,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from tinker import types
 
+import emotion_task
 import tinker_offline
 from tinker_offline import model_store
 from tinker_offline.training_client import build_lora_model, lora_target_modules
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "data" / "emotions"
 RANK = 16
 BATCH_SIZE = 8
 ADAM = types.AdamParams(learning_rate=1e-4)
@@ -50,51 +47,11 @@ RSS_TARGET_GB = 3.0
 
 
 def load_task(tokenizer):
-    spec = json.loads((DATA / "labels.json").read_text())
-    labels = spec["labels"]
-    label_ids = [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in labels]
-    examples = [json.loads(line) for line in (DATA / "train.jsonl").read_text().splitlines() if line.strip()]
-    examples = examples[:BATCH_SIZE]  # train-01..08: the batch earlier runs of this benchmark used
-    prompts, targets = [], []
-    for example in examples:
-        messages = [{"role": "system", "content": spec["system_prompt"]}, {"role": "user", "content": example["text"]}]
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        prompts.append(tokenizer.encode(text + spec["answer_prefix"], add_special_tokens=False))
-        targets.append(np.asarray([example["target"].get(w, 0.0) for w in labels], dtype=np.float32))
-    return label_ids, prompts, targets
-
-
-def kl_callable(data, logprobs_list):
-    total = torch.zeros(())
-    for datum, logprobs in zip(data, logprobs_list, strict=True):
-        p = datum.loss_fn_inputs["target_distribution"].to_torch()[-1]
-        log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], -1)
-        total = total + (torch.xlogy(p, p) - p * log_q).sum()
-    return total, {}
-
-
-def kl_per_datum(logprobs, target_distribution):
-    p = target_distribution[-1]
-    log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], -1)
-    kl = (torch.xlogy(p, p) - p * log_q).sum()
-    return kl, {"custom/kl:sum": kl}
-
-
-def datums(label_ids, prompts, targets, with_weights: bool):
-    out = []
-    for tokens, p in zip(prompts, targets):
-        target_tokens = np.tile(np.asarray(label_ids, dtype=np.int64), (len(tokens), 1))
-        # The target rides on row T-1 of a [T, K] array: rank 2, a shape handles accept.
-        target_distribution = np.zeros(target_tokens.shape, dtype=np.float32)
-        target_distribution[-1] = p
-        inputs = {"target_tokens": target_tokens, "weights": np.zeros(target_tokens.shape, dtype=np.float32),
-                  "target_distribution": target_distribution}
-        if with_weights:
-            weights = np.zeros(target_tokens.shape, dtype=np.float32)
-            weights[-1] = p
-            inputs = {"target_tokens": target_tokens, "weights": weights}
-        out.append(types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs=inputs))
-    return out
+    """The book's first 8 training sentences (train-01..08: the batch earlier runs of this
+    benchmark used) as prompts and [K] targets, with the label ids."""
+    examples = emotion_task.read_examples("train.jsonl")[:BATCH_SIZE]
+    prompts = [emotion_task.build_prompt_tokens(tokenizer, example["text"]) for example in examples]
+    return emotion_task.label_token_ids(tokenizer), prompts, examples
 
 
 def hand_written_step_fn(label_ids, prompts, targets):
@@ -164,7 +121,7 @@ def main() -> None:
 
     service_client = tinker_offline.ServiceClient()
     tokenizer = model_store.load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
-    label_ids, prompts, targets = load_task(tokenizer)
+    label_ids, prompts, examples = load_task(tokenizer)
     print(f"batch: {len(prompts)} datums, {min(map(len, prompts))}-{max(map(len, prompts))} tokens, K={len(label_ids)}, "
           f"torch threads={torch.get_num_threads()}")
 
@@ -172,10 +129,10 @@ def main() -> None:
         sc = tinker_offline.ServiceClient(**options) if options else service_client
         return sc.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result()
 
-    kl_data = datums(label_ids, prompts, targets, with_weights=False)
-    ce_data = datums(label_ids, prompts, targets, with_weights=True)
+    kl_data = [emotion_task.build_datum(t, ex["target"], label_ids) for t, ex in zip(prompts, examples)]
+    ce_data = [emotion_task.build_cross_entropy_datum(t, ex["target"], label_ids) for t, ex in zip(prompts, examples)]
     server_side = tinker_offline.ServiceClient(custom_loss_server_side=True)
-    handle = server_side.create_custom_loss(kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
+    handle = server_side.create_custom_loss(emotion_task.set_kl, {"logprobs": 2, "target_distribution": 2}).result()
 
     def route(training_client, run):
         def step():
@@ -184,15 +141,15 @@ def main() -> None:
         return step
 
     routes = {
-        "hand-written": hand_written_step_fn(label_ids, prompts, targets),
+        "hand-written": hand_written_step_fn(label_ids, prompts, [emotion_task.target_vector(ex["target"]) for ex in examples]),
         "built-in": route(client(), lambda c: c.forward_backward(ce_data, "cross_entropy")),
-        "callable": route(client(), lambda c: c.forward_backward_custom(kl_data, kl_callable)),
+        "callable": route(client(), lambda c: c.forward_backward_custom(kl_data, emotion_task.kl_over_labels)),
         "handle": route(
             server_side.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result(),
             lambda c: c.forward_backward_custom(kl_data, handle),
         ),
         "callable, one datum per pass": route(
-            client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, kl_callable)
+            client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, emotion_task.kl_over_labels)
         ),
     }
     medians = {name: median_seconds(step, args.steps) for name, step in routes.items()}

@@ -201,6 +201,32 @@ def test_issue_703_page_says_which_handle_mode_ran(built_book):
 
 def test_route_a_raises_the_mass_and_route_b_lowers_the_kl_more(built_book):
     """Claims the #703 page makes from chapter 4's result."""
-    v = _glued(built_book, ROUTES_DOC, ["route_a_kl_after", "route_b_kl_after", "route_a_mass_after", "route_b_mass_after"])
-    assert v["route_a_mass_after"] > v["route_b_mass_after"], v
-    assert v["route_b_kl_after"] < v["route_a_kl_after"], v
+    v = _glued(built_book, ROUTES_DOC, ["ch4_route_a_kl_after", "ch4_route_b_kl_after", "ch4_route_a_mass_after", "ch4_route_b_mass_after"])
+    assert v["ch4_route_a_mass_after"] > v["ch4_route_b_mass_after"], v
+    assert v["ch4_route_b_kl_after"] < v["ch4_route_a_kl_after"], v
+
+
+#: The one glue naming convention: every glued name starts with its page's prefix, so a
+#: name says where its number comes from.
+GLUE_PREFIXES = {
+    "notebooks/01_target_shapes": "ch1_",
+    "notebooks/02_gather_renormalize_kl": "ch2_",
+    "notebooks/03_train": "ch3_",
+    "notebooks/04_three_routes": "ch4_",
+    "notebooks/05_real_data": "ch5_",
+    ISSUE_703_DOC: "i703_",
+}
+_GLUE_CALL = re.compile(r"""\bglue\(\s*f?["']([^"']+)["']""")
+_GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
+
+
+@pytest.mark.parametrize("docname", sorted(GLUE_PREFIXES))
+def test_glue_names_carry_their_page_prefix(docname):
+    path = next(REPO_ROOT.glob(f"{docname}.*"))
+    source = path.read_text()
+    if path.suffix == ".ipynb":
+        source = "\n".join("".join(cell["source"]) for cell in json.loads(source)["cells"])
+    names = set(_GLUE_CALL.findall(source)) | set(_GLUE_ROLE.findall(source))
+    assert names, f"{docname}: no glue names found"
+    wrong = sorted(n for n in names if not n.startswith(GLUE_PREFIXES[docname]))
+    assert not wrong, f"{docname}: glue names without the prefix {GLUE_PREFIXES[docname]!r}: {wrong}"
