@@ -105,3 +105,58 @@ def client():
 @pytest.fixture(scope="module")
 def tokenizer(client):
     return client.get_tokenizer()
+
+
+# ---------------------------------------------------------------- numeric-test helpers
+#: Short sentences of different token lengths (6, 10, 6 and 14 tokens with SmolLM2's
+#: tokenizer), so that batches mix lengths and stay cheap.
+SHORT_SENTENCES = [
+    "The bus left without me.",
+    "We won the final match in the last second!",
+    "The milk had gone sour.",
+    "My sister drove four hours to help me move into the new flat.",
+]
+
+
+def next_token_datum(tokenizer, sentence: str, scale: float = 1.0) -> types.Datum:
+    """A rank-1 cross_entropy datum: row t scores token t + 1 (the last row scores EOS),
+    with a different weight on every row (0.5 .. 1.5, times ``scale``)."""
+    tokens = tokenizer.encode(sentence, add_special_tokens=False)
+    targets = np.asarray(tokens[1:] + [tokenizer.eos_token_id], dtype=np.int64)
+    weights = (scale * np.linspace(0.5, 1.5, len(tokens))).astype(np.float32)
+    return types.Datum(
+        model_input=types.ModelInput.from_ints(tokens),
+        loss_fn_inputs={"target_tokens": targets, "weights": weights},
+    )
+
+
+def forward_logprobs(training_client, data) -> list[torch.Tensor]:
+    """The training client's cross_entropy forward logprobs of each datum."""
+    result = training_client.forward(data, "cross_entropy").result()
+    return [out["logprobs"].to_torch() for out in result.loss_fn_outputs]
+
+
+def clear_gradients(training_client) -> None:
+    """Drop the accumulated gradients without moving the weights: an AdamW step with
+    learning rate 0 multiplies by (1 - 0 * weight_decay) and adds 0 * update."""
+    training_client.optim_step(types.AdamParams(learning_rate=0.0)).result()
+
+
+def lora_module(parameter_name: str) -> str:
+    """The adapted module of a LoRA tensor: ``...layers.3.mlp.up_proj.lora_A.default.weight``
+    -> ``up_proj``; ``...lm_head.lora_B.default.weight`` -> ``lm_head``."""
+    return parameter_name.split(".lora_")[0].rsplit(".", 1)[-1]
+
+
+def global_norm(tensors) -> float:
+    return float(torch.sqrt(sum((t.double() ** 2).sum() for t in tensors)))
+
+
+def assert_close_relative_to_scale(a: dict, b: dict, rel: float) -> None:
+    """Each tensor of ``a`` within ``rel`` x (largest |entry| of that tensor of ``b``) of it:
+    for float32 sums taken in a different order (padding, micro-batches), whose rounding
+    is relative to the tensor's scale, not to each entry."""
+    assert a.keys() == b.keys()
+    for key in a:
+        scale = float(b[key].abs().max())
+        torch.testing.assert_close(a[key], b[key], atol=rel * scale, rtol=0, msg=lambda m: f"{key}: {m}")
