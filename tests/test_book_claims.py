@@ -298,9 +298,10 @@ _CH3_HELDOUT_ENDS_BELOW_BASELINES = Claim(
     lambda v: v["ch3_heldout_kl_after"] < v["ch3_heldout_prior_kl"] < v["ch3_heldout_uniform_kl"],
 )
 _CH3_BASE_MODEL_IS_POOR = Claim(
-    "the base model's held-out KL is 'no better than the uniform guess (U), and worse than the "
-    "training prior (P)' (P < before, and before within 10% of U or above it)",
-    lambda v: v["ch3_heldout_prior_kl"] < v["ch3_heldout_kl_before"] >= 0.9 * v["ch3_heldout_uniform_kl"],
+    "the base model's held-out KL is 'only a little better than the uniform guess (U), and worse "
+    "than the training prior (P)' (P < before < U, and before within 15% of U)",
+    lambda v: v["ch3_heldout_prior_kl"] < v["ch3_heldout_kl_before"] < v["ch3_heldout_uniform_kl"]
+    and v["ch3_heldout_kl_before"] >= 0.85 * v["ch3_heldout_uniform_kl"],
 )
 _CH3_PARAPHRASES_BELOW_PRIOR = Claim(
     "the paraphrases' KL ends 'well below the training prior's {prior}' (at most 90% of it)",
@@ -553,7 +554,7 @@ CH5 = {
     "ch5_mm_text_tokens": _CH5_IMAGE_COUNTS,
     "ch5_mm_length": _CH5_IMAGE_COUNTS,
     "ch5_ones_entries": Claim(
-        "'those extra {E} entries' of the short datum with 'weights left at 1 on every entry' "
+        "'all {E} of those entries would get gradients' with the short datum's weights left at 1 "
         "(E = short T × K)",
         lambda v: v["ch5_ones_entries"] == v.ints("ch5_batch_lengths")[0] * v["ch5_k_labels"],
     ),
