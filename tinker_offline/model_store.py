@@ -66,16 +66,6 @@ class BaseModel:
     tokenizer_dir: Path
 
 
-@dataclasses.dataclass(frozen=True)
-class AdapterSnapshot:
-    """Saved LoRA weights: what a sampling client of trained weights is built from."""
-
-    base_model: str
-    rank: int
-    targets: tuple[str, ...]
-    adapter: dict[str, torch.Tensor]
-
-
 def source_for(base_model: str) -> ModelSource:
     try:
         return SUPPORTED_BASE_MODELS[base_model]

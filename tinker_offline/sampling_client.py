@@ -10,43 +10,51 @@ Prompts may hold image chunks: each image position gets the engine's placeholder
 from __future__ import annotations
 
 import uuid
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
 from tinker import types
+from tinker.lib.public_interfaces.api_future import APIFuture
 from tinker.lib.public_interfaces.sampling_client import SamplingClient as _SdkSamplingClient
+from tinker.lib.public_interfaces.sampling_client import _check_prompt_logprobs_last_n
 from typing_extensions import deprecated
 
 from . import model_store
 from .futures import run_now
-from .validation import model_input_ids
+from .lora import AdapterSnapshot
+from .validation import model_input_ids, reject_unimplemented
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+NO_STABILITY_INFO = "StableReinforce stability information is not recorded offline; leave it False"
 
 
 class SamplingClient:
-    def __init__(self, base_model: str, peft_model):
+    """Offline twin of ``tinker.SamplingClient``: sampling and prompt scoring on one model.
+
+    Get one from ``ServiceClient.create_sampling_client`` or
+    ``TrainingClient.save_weights_and_get_sampling_client``.
+    """
+
+    def __init__(self, base_model: str, model: torch.nn.Module):
         self.base_model = base_model
-        self._model = peft_model
+        self._model = model
         self._model.eval()
 
     @classmethod
-    def from_snapshot(cls, snapshot: model_store.AdapterSnapshot) -> "SamplingClient":
+    def from_snapshot(cls, snapshot: AdapterSnapshot) -> "SamplingClient":
         """A sampler on saved LoRA weights."""
-        from .training_client import build_lora_model
-
-        model = build_lora_model(model_store.load_base_model(snapshot.base_model), snapshot.rank, None, list(snapshot.targets))
-        missing = set(snapshot.adapter) - set(model.state_dict())
-        if missing:
-            raise RuntimeError(f"adapter tensors do not match the model: {sorted(missing)[:3]}")
-        model.load_state_dict(snapshot.adapter, strict=False)
-        return cls(snapshot.base_model, model)
+        return cls(snapshot.base_model, snapshot.load())
 
     @classmethod
     def for_base_model(cls, base_model: str) -> "SamplingClient":
         """A sampler on the base model itself (no adapters)."""
         return cls(base_model, model_store.build_causal_lm(model_store.load_base_model(base_model)))
 
-    def get_tokenizer(self):
+    def get_tokenizer(self) -> PreTrainedTokenizerBase:
+        """The base model's Hugging Face tokenizer."""
         return model_store.load_tokenizer(self.base_model)
 
     def _stop_token_ids(self, stop) -> set[int]:
@@ -63,28 +71,59 @@ class SamplingClient:
         sampling_params: types.SamplingParams,
         include_prompt_logprobs: bool = False,
         topk_prompt_logprobs: int = 0,
-        **unsupported,
-    ):
-        """``num_samples`` completions of ``prompt``, as a future of ``tinker.SampleResponse``.
+        topk_sample_logprobs: int = 0,
+        target_prompt_logprobs: types.TensorData | None = None,
+        prompt_alt_tokens_k: int = 0,
+        prompt_logprobs_last_n: int | None = None,
+    ) -> APIFuture[types.SampleResponse]:
+        """Draw `num_samples` completions of `prompt`, token by token.
 
-        ``include_prompt_logprobs`` adds ``prompt_logprobs`` (``[len(prompt)]``, None first);
-        ``topk_prompt_logprobs=K`` adds ``topk_prompt_logprobs``: for each prompt position the K
-        most likely tokens there as ``(token_id, logprob)``, None for the first position.
+        Args:
+        - `prompt`: the prompt (text and image chunks); L = its length
+        - `num_samples`: how many independent completions
+        - `sampling_params`: every field works: `max_tokens` (64 if None), `temperature` (0:
+          greedy), `top_k`, `top_p`, `stop` (None: EOS and `<|im_end|>`; token ids and/or
+          strings; `[]`: none) and `seed` (None: from torch's global RNG)
+        - `include_prompt_logprobs`: add `prompt_logprobs`, `[L]`: log p(token i | tokens
+          before it), None at position 0
+        - `topk_prompt_logprobs`: K > 0 adds `topk_prompt_logprobs`, `[L]`: for each position
+          the K most likely tokens there as `(token_id, logprob)`, None at position 0
+        - `prompt_logprobs_last_n`: N: only the last N positions of both are scored, earlier
+          ones are None (needs `include_prompt_logprobs`; 1 <= N <= L - 1)
+        - `topk_sample_logprobs`, `target_prompt_logprobs`, `prompt_alt_tokens_k`: not
+          implemented offline; NotImplementedError unless left at their defaults
+
+        Returns:
+        - `APIFuture` of `SampleResponse`: `sequences[i].tokens` and `.logprobs` (`[n_i]`,
+          each token's logprob under the sampling distribution), `stop_reason` `"stop"` or
+          `"length"`
         """
-        used = {k: v for k, v in unsupported.items() if v not in (None, 0, False)}
-        if used:
-            raise NotImplementedError(f"tinker_offline's sample does not implement {sorted(used)}")
+        for option, value, default, what_to_do in (
+            ("topk_sample_logprobs", topk_sample_logprobs, 0,
+             "score the sampled tokens with TrainingClient.forward and [T, K] target_tokens"),
+            ("target_prompt_logprobs", target_prompt_logprobs, None,
+             "score chosen ids with TrainingClient.forward and [T, K] target_tokens"),
+            ("prompt_alt_tokens_k", prompt_alt_tokens_k, 0,
+             "draw alternatives with sample() on each prefix, or use topk_prompt_logprobs"),
+        ):
+            reject_unimplemented(option, value, default, what_to_do)
+        _check_prompt_logprobs_last_n(prompt_logprobs_last_n, include_prompt_logprobs)
         return run_now(
-            lambda: self._sample(prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs),
+            lambda: self._sample(
+                prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs,
+                prompt_logprobs_last_n,
+            ),
             types.SampleResponse,
         )
 
     @deprecated(_SdkSamplingClient.sample_async.__deprecated__, category=FutureWarning)
-    async def sample_async(self, prompt, num_samples, sampling_params, include_prompt_logprobs=False, topk_prompt_logprobs=0, **unsupported):
-        return self.sample(prompt, num_samples, sampling_params, include_prompt_logprobs, topk_prompt_logprobs, **unsupported).result()
+    async def sample_async(self, prompt, num_samples, sampling_params, *args, **kwargs) -> types.SampleResponse:
+        """The deprecated async form of `sample`, with its arguments."""
+        return self.sample(prompt, num_samples, sampling_params, *args, **kwargs).result()
 
     @torch.no_grad()
-    def _sample(self, prompt, num_samples, params: types.SamplingParams, include_prompt_logprobs, topk) -> types.SampleResponse:
+    def _sample(self, prompt, num_samples, params: types.SamplingParams, include_prompt_logprobs, topk,
+                last_n) -> types.SampleResponse:
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         if params.temperature < 0:
@@ -104,15 +143,14 @@ class SamplingClient:
         out = self._model(input_ids=input_ids, use_cache=True)
         prompt_logprobs = topk_lists = None
         if include_prompt_logprobs or topk:
-            # Row t of the logits predicts token t + 1, so prompt token i is scored by row i - 1.
-            log_probs = torch.log_softmax(out.logits[0, :-1].float(), -1)
+            log_probs = _next_token_logprobs(out.logits[0])
         if include_prompt_logprobs:
-            prompt_logprobs = [None] + log_probs.gather(1, input_ids[0, 1:, None]).squeeze(1).tolist()
+            prompt_logprobs = _only_last_n(_prompt_logprobs(log_probs, input_ids[0]), last_n)
         if topk:
             best = torch.topk(log_probs, min(topk, log_probs.shape[-1]), dim=-1)
-            topk_lists = [None] + [
+            topk_lists = _only_last_n([None] + [
                 list(zip(ids, values)) for ids, values in zip(best.indices.tolist(), best.values.tolist())
-            ]
+            ], last_n)
         logits = out.logits[:, -1].float()
         cache = out.cache
         generated: list[list[int]] = [[] for _ in range(num_samples)]
@@ -146,12 +184,26 @@ class SamplingClient:
             sequences=sequences, _prompt_logprobs_list=prompt_logprobs, _topk_prompt_logprobs_list=topk_lists
         )
 
-    def compute_logprobs(self, prompt: types.ModelInput, prompt_logprobs_last_n: int | None = None):
-        """log p(token_i | tokens before it) for each prompt token; None for the first."""
+    def compute_logprobs(
+        self, prompt: types.ModelInput, prompt_logprobs_last_n: int | None = None
+    ) -> APIFuture[list[float | None]]:
+        """Score the prompt's tokens.
+
+        Args:
+        - `prompt`: at least 2 positions; L = its length
+        - `prompt_logprobs_last_n`: N: score only the last N tokens (1 <= N <= L - 1)
+
+        Returns:
+        - `APIFuture` of a list of L values: log p(token i | tokens before it), None at
+          position 0 and before the last N
+        """
+        _check_prompt_logprobs_last_n(prompt_logprobs_last_n, include_prompt_logprobs=True)
         return run_now(lambda: self._compute_logprobs(prompt, prompt_logprobs_last_n), list)
 
     @deprecated(_SdkSamplingClient.compute_logprobs_async.__deprecated__, category=FutureWarning)
-    async def compute_logprobs_async(self, prompt: types.ModelInput, prompt_logprobs_last_n: int | None = None):
+    async def compute_logprobs_async(
+        self, prompt: types.ModelInput, prompt_logprobs_last_n: int | None = None
+    ) -> list[float | None]:
         return self.compute_logprobs(prompt, prompt_logprobs_last_n).result()
 
     @torch.no_grad()
@@ -159,15 +211,29 @@ class SamplingClient:
         tokens = model_input_ids(0, prompt)
         if len(tokens) < 2:
             raise ValueError("compute_logprobs needs a prompt of at least 2 tokens")
-        if last_n is not None and not 1 <= last_n <= len(tokens) - 1:
-            raise ValueError(f"prompt_logprobs_last_n must be between 1 and {len(tokens) - 1}, got {last_n}")
         ids = torch.tensor([tokens])
-        logits = self._model(input_ids=ids).logits[0, :-1].float()
-        lp = torch.log_softmax(logits, -1).gather(1, ids[0, 1:, None]).squeeze(1).tolist()
-        values: list[float | None] = [None, *lp]
-        if last_n is not None:
-            values = [None] * (len(values) - last_n) + values[-last_n:]
+        logits = self._model(input_ids=ids).logits[0]
+        return _only_last_n(_prompt_logprobs(_next_token_logprobs(logits), ids[0]), last_n)
+
+
+def _next_token_logprobs(logits: torch.Tensor) -> torch.Tensor:
+    """[L, vocab] logits -> [L - 1, vocab] log-probabilities; row t predicts token t + 1."""
+    return torch.log_softmax(logits[:-1].float(), -1)
+
+
+def _prompt_logprobs(log_probs: torch.Tensor, ids: torch.Tensor) -> list[float | None]:
+    """Each of the L prompt tokens' logprob (``ids``: [L]); None for the first, which
+    nothing predicts."""
+    return [None] + log_probs.gather(1, ids[1:, None]).squeeze(1).tolist()
+
+
+def _only_last_n(values: list, last_n: int | None) -> list:
+    """``values`` with every entry before the last ``last_n`` set to None (all kept: None)."""
+    if last_n is None:
         return values
+    if not 1 <= last_n <= len(values) - 1:
+        raise ValueError(f"prompt_logprobs_last_n must be between 1 and {len(values) - 1}, got {last_n}")
+    return [None] * (len(values) - last_n) + values[-last_n:]
 
 
 def _draw(logits: torch.Tensor, params: types.SamplingParams, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

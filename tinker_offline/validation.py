@@ -1,4 +1,5 @@
-"""The checks Tinker's server makes on a forward/backward request, with its wording.
+"""The checks Tinker's server makes on a forward/backward request, with its wording, and
+the engine's refusal of the options it does not implement.
 
 Every check runs before any computation, so a rejected request changes nothing: not the
 weights, not the accumulated gradients, not the optimizer state.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from tinker import types
@@ -34,12 +35,28 @@ class CheckedDatum:
     weights: torch.Tensor  # float32, same shape as target_tokens
 
 
-def check_loss_fn(loss_fn: object) -> None:
+def check_not_empty(data: Sequence[types.Datum]) -> None:
+    """A request needs at least one datum; the SDK raises this at call time."""
+    if not data:
+        raise ValueError("No data provided")  # the SDK's own message
+
+
+def check_loss_fn(loss_fn: object, loss_fn_config: Mapping[str, Any] | None) -> None:
+    """``loss_fn`` is one the engine runs, with no ``loss_fn_config`` (cross_entropy has none)."""
     if loss_fn not in SUPPORTED_LOSS_FNS:
         raise user_error(
             f"loss_fn {loss_fn!r} is not supported offline; use one of {list(SUPPORTED_LOSS_FNS)} "
             "or forward_backward_custom for your own loss"
         )
+    if loss_fn_config:
+        raise user_error(f"cross_entropy takes no loss_fn_config, got keys {sorted(loss_fn_config)}")
+
+
+def reject_unimplemented(option: str, value: object, default: object, what_to_do: str) -> None:
+    """Refuse an SDK option that would change what Tinker does but that the engine does not
+    implement, rather than ignore it: NotImplementedError naming it, unless it is ``default``."""
+    if value != default:
+        raise NotImplementedError(f"tinker_offline does not implement {option}={value!r}; {what_to_do}")
 
 
 def model_input_ids(index: int, model_input: types.ModelInput) -> list[int]:
@@ -59,12 +76,14 @@ def model_input_ids(index: int, model_input: types.ModelInput) -> list[int]:
     return ids
 
 
-def _tensor(index: int, datum: types.Datum, key: str) -> torch.Tensor | None:
+def _tensor(datum: types.Datum, key: str) -> torch.Tensor | None:
     value = datum.loss_fn_inputs.get(key)
     return None if value is None else value.to_torch()
 
 
 def check_datum(index: int, datum: types.Datum, vocab_size: int, require_weights: bool = True) -> CheckedDatum:
+    """Datum ``index`` as the engine runs it, or the server's rejection. Without weights and
+    ``require_weights=False`` (a server-side loss reads its own inputs) they are zeros."""
     input_ids = model_input_ids(index, datum.model_input)
     token_count = len(input_ids)
     if token_count == 0:
@@ -76,7 +95,7 @@ def check_datum(index: int, datum: types.Datum, vocab_size: int, require_weights
             f"[0, {vocab_size}): {bad_inputs[:5]}"
         )
 
-    target_tokens = _tensor(index, datum, "target_tokens")
+    target_tokens = _tensor(datum, "target_tokens")
     if target_tokens is None:
         raise user_error(
             f"datum at index {index} has no loss_fn_inputs['target_tokens']; cross_entropy "
@@ -106,7 +125,7 @@ def check_datum(index: int, datum: types.Datum, vocab_size: int, require_weights
             f"[0, {vocab_size}): {outside[:5].tolist()}"
         )
 
-    weights = _tensor(index, datum, "weights")
+    weights = _tensor(datum, "weights")
     if weights is None:
         if require_weights:
             # Neither the SDK nor Tinker's docs say what the server does without weights, so
@@ -129,13 +148,12 @@ def check_datum(index: int, datum: types.Datum, vocab_size: int, require_weights
 
 
 def check_data(data: Sequence[types.Datum], vocab_size: int, require_weights: bool = True) -> list[CheckedDatum]:
-    if not data:
-        # The SDK's own message for an empty request.
-        raise ValueError("No data provided")
+    """Every datum checked (see ``check_datum``); callers have already refused empty data."""
     return [check_datum(i, datum, vocab_size, require_weights) for i, datum in enumerate(data)]
 
 
 def check_scalar_loss(loss: object, where: str) -> torch.Tensor:
+    """``loss`` as a 0-d tensor, or an error if it is not a finite one-element tensor."""
     if not isinstance(loss, torch.Tensor):
         raise TypeError(f"{where} must return (loss, metrics) with loss a torch.Tensor, got {type(loss).__name__}")
     if loss.numel() != 1:
@@ -149,6 +167,7 @@ def check_scalar_loss(loss: object, where: str) -> torch.Tensor:
 
 
 def check_adam_params(params: object) -> types.AdamParams:
+    """``params`` if it is an AdamParams the server accepts, else the server's rejection."""
     if not isinstance(params, types.AdamParams):
         raise TypeError(f"optim_step takes tinker.AdamParams, got {type(params).__name__}")
     problems = []

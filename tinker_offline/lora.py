@@ -1,0 +1,198 @@
+"""The LoRA model behind every client: its construction, and the passes that compute
+Tinker-shaped logprobs and gradients over it.
+
+``build_lora_model`` wraps the shared, frozen base model (``model_store``) in fresh peft LoRA
+adapters on the modules that ``lora_target_modules`` names (Tinker's ``train_attn``,
+``train_mlp``, ``train_unembed``). ``LocalModel`` is what a training client trains:
+``run_micro_batches`` is the one loop over micro-batches that every forward and
+forward/backward request runs. ``AdapterSnapshot`` is saved LoRA weights: what a sampling
+client of trained weights is built from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import warnings
+from typing import Callable, Sequence
+
+import torch
+
+from . import model_store
+from .gathered_logprobs import gathered_logprobs
+from .validation import CheckedDatum
+
+ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+MLP_PROJECTIONS = ["gate_proj", "up_proj", "down_proj"]
+UNEMBEDDING = ["lm_head"]
+
+#: peft's scaling numerator: each adapter adds (32 / rank) * B @ A to its module's weight.
+LORA_ALPHA = 32
+
+#: Padded tokens per forward pass; longer requests are split into micro-batches whose
+#: gradients are summed, which is exact because every loss here is a sum over datums.
+DEFAULT_MAX_TOKENS_PER_BATCH = 2048
+
+#: ``batch_loss(indices, logprobs)``: the loss of the data at ``indices`` (one micro-batch),
+#: given their logprobs; it must be a sum over those datums.
+BatchLoss = Callable[[list[int], list[torch.Tensor]], torch.Tensor]
+
+
+def lora_target_modules(train_mlp: bool, train_attn: bool, train_unembed: bool) -> list[str]:
+    """The module names that get adapters: attention projections, MLP projections and
+    lm_head, as Tinker's three scope options select them. ValueError when none is selected."""
+    targets = (
+        (ATTENTION_PROJECTIONS if train_attn else [])
+        + (MLP_PROJECTIONS if train_mlp else [])
+        + (UNEMBEDDING if train_unembed else [])
+    )
+    if not targets:
+        raise ValueError("train_mlp, train_attn and train_unembed are all False: nothing to train")
+    return targets
+
+
+def build_lora_model(base: model_store.BaseModel, rank: int, seed: int | None, targets: list[str]) -> torch.nn.Module:
+    """The base model with fresh LoRA adapters of ``rank`` on ``targets`` (B = 0, so it
+    starts equal to the base); ``seed`` seeds torch's global RNG for the A matrices."""
+    import peft
+
+    if not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"rank must be a positive integer, got {rank!r}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    model = model_store.build_causal_lm(base)
+    config = peft.LoraConfig(r=rank, lora_alpha=LORA_ALPHA, lora_dropout=0.0, target_modules=targets)
+    with warnings.catch_warnings():
+        # LoRA on lm_head adapts only the output projection, never the tied input
+        # embedding: that is what train_unembed means, so peft's tying warning is moot.
+        warnings.filterwarnings("ignore", message=".*tie_word_embeddings.*")
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return peft.get_peft_model(model, config)
+
+
+def unembedding_matrix(lm_head: torch.nn.Module) -> torch.Tensor:
+    """The [vocab, hidden] output projection, LoRA delta included when lm_head has one."""
+    if hasattr(lm_head, "get_delta_weight"):
+        adapter = lm_head.active_adapters[0]
+        return lm_head.base_layer.weight + lm_head.get_delta_weight(adapter)
+    return lm_head.weight
+
+
+@dataclasses.dataclass(frozen=True)
+class AdapterSnapshot:
+    """Saved LoRA weights: what a sampling client of trained weights is built from."""
+
+    base_model: str
+    rank: int
+    targets: tuple[str, ...]
+    adapter: dict[str, torch.Tensor]
+
+    def load(self) -> torch.nn.Module:
+        """A peft model of the base model with these adapter weights."""
+        model = build_lora_model(model_store.load_base_model(self.base_model), self.rank, None, list(self.targets))
+        missing = set(self.adapter) - set(model.state_dict())
+        if missing:
+            raise RuntimeError(f"adapter tensors do not match the model: {sorted(missing)[:3]}")
+        model.load_state_dict(self.adapter, strict=False)
+        return model
+
+
+class LocalModel:
+    """A LoRA-wrapped causal LM that computes Tinker-shaped logprobs and their gradients."""
+
+    def __init__(self, base_model: str, rank: int, targets: Sequence[str], peft_model: torch.nn.Module,
+                 max_tokens_per_batch: int = DEFAULT_MAX_TOKENS_PER_BATCH):
+        self.base_model = base_model
+        self.rank = rank
+        self.targets = tuple(targets)
+        self.peft_model = peft_model
+        causal_lm = peft_model.get_base_model()
+        self.decoder = causal_lm.model
+        self.lm_head = causal_lm.lm_head
+        self.vocab_size = causal_lm.config.vocab_size
+        self.max_tokens_per_batch = max_tokens_per_batch
+        self.trainable = [p for p in peft_model.parameters() if p.requires_grad]
+
+    @classmethod
+    def fresh(cls, base_model: str, rank: int, seed: int | None, targets: list[str],
+              max_tokens_per_batch: int = DEFAULT_MAX_TOKENS_PER_BATCH) -> "LocalModel":
+        """``base_model`` with fresh adapters (see ``build_lora_model``)."""
+        peft_model = build_lora_model(model_store.load_base_model(base_model), rank, seed, targets)
+        return cls(base_model, rank, targets, peft_model, max_tokens_per_batch)
+
+    def snapshot(self) -> AdapterSnapshot:
+        """A copy of the current adapter weights."""
+        adapter = {k: v.detach().clone() for k, v in self.peft_model.state_dict().items() if "lora_" in k}
+        return AdapterSnapshot(self.base_model, self.rank, self.targets, adapter)
+
+    def micro_batches(self, data: Sequence[CheckedDatum]) -> list[list[int]]:
+        """Consecutive datum indices grouped so each padded batch fits the token budget."""
+        batches: list[list[int]] = []
+        current: list[int] = []
+        longest = 0
+        for i, datum in enumerate(data):
+            length = len(datum.input_ids)
+            if current and max(longest, length) * (len(current) + 1) > self.max_tokens_per_batch:
+                batches.append(current)
+                current, longest = [], 0
+            current.append(i)
+            longest = max(longest, length)
+        if current:
+            batches.append(current)
+        return batches
+
+    def logprobs(self, batch: Sequence[CheckedDatum]) -> list[torch.Tensor]:
+        """Each datum's logprobs of its target_tokens, shaped like them ([T] or [T, K]);
+        differentiable when grad mode is on."""
+        lengths = [len(d.input_ids) for d in batch]
+        longest = max(lengths)
+        input_ids = torch.zeros(len(batch), longest, dtype=torch.long)
+        for row, datum in enumerate(batch):
+            input_ids[row, : lengths[row]] = torch.tensor(datum.input_ids)
+        # Right padding never changes a causal model's outputs at real positions; the mask
+        # is only needed (and only paid for) when lengths differ.
+        attention_mask = None
+        if min(lengths) != longest:
+            attention_mask = (torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]).long()
+        hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        # One gather over every datum's rows: with a LoRA'd lm_head each call's backward
+        # builds a [vocab, hidden] gradient, so a call per datum would pay that per datum.
+        ids_per_datum = [d.target_tokens.reshape(n, -1) for d, n in zip(batch, lengths)]
+        widest = max(ids.shape[1] for ids in ids_per_datum)
+        token_ids = torch.zeros(sum(lengths), widest, dtype=torch.long)
+        starts = [0, *itertools.accumulate(lengths)]
+        for ids, start in zip(ids_per_datum, starts):
+            token_ids[start : start + ids.shape[0], : ids.shape[1]] = ids
+        rows = torch.cat([hidden[row, :n] for row, n in enumerate(lengths)])
+        logprobs = gathered_logprobs(rows, unembedding_matrix(self.lm_head), token_ids)
+        return [
+            logprobs[start : start + ids.shape[0], : ids.shape[1]].reshape(d.target_tokens.shape)
+            for d, ids, start in zip(batch, ids_per_datum, starts)
+        ]
+
+    def run_micro_batches(
+        self, data: Sequence[CheckedDatum], batch_loss: BatchLoss, with_grad: bool
+    ) -> tuple[list[torch.Tensor], float, list[torch.Tensor] | None]:
+        """Every datum's logprobs (detached, shaped like its target_tokens), the sum of
+        ``batch_loss`` over the micro-batches, and, when ``with_grad``, the summed gradients
+        of the trainable tensors (not yet applied; see ``accumulate``)."""
+        logprobs: list[torch.Tensor] = [None] * len(data)  # type: ignore[list-item]
+        loss_sum = 0.0
+        gradients = [torch.zeros_like(p) for p in self.trainable] if with_grad else None
+        for indices in self.micro_batches(data):
+            with torch.set_grad_enabled(with_grad):
+                batch_logprobs = self.logprobs([data[i] for i in indices])
+                loss = batch_loss(indices, batch_logprobs)
+            loss_sum += float(loss.detach())
+            if with_grad and loss.requires_grad:
+                for total, g in zip(gradients, torch.autograd.grad(loss, self.trainable, allow_unused=True)):
+                    if g is not None:  # None: the loss does not reach that tensor
+                        total += g
+            for i, lp in zip(indices, batch_logprobs):
+                logprobs[i] = lp.detach()
+        return logprobs, loss_sum, gradients
+
+    def accumulate(self, gradients: Sequence[torch.Tensor]) -> None:
+        """Add ``gradients`` (one per trainable tensor) to the accumulated ``.grad``s."""
+        for param, grad in zip(self.trainable, gradients, strict=True):
+            param.grad = grad.clone() if param.grad is None else param.grad + grad
