@@ -37,7 +37,7 @@ from tinker import types
 import emotion_task
 import tinker_offline
 from tinker_offline import model_store
-from tinker_offline.training_client import build_lora_model, lora_target_modules
+from tinker_offline.lora import build_lora_model, lora_target_modules
 
 RANK = 16
 BATCH_SIZE = 8

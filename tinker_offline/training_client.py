@@ -38,7 +38,7 @@ from typing_extensions import deprecated
 
 from . import model_store
 from .futures import ClientFuture, as_sdk_error, client_future, run_now
-from .lora import LocalModel, build_lora_model, lora_target_modules  # noqa: F401 (bench/ imports the last two from here)
+from .lora import LocalModel
 from .sampling_client import NO_STABILITY_INFO, SamplingClient
 from .validation import (
     CheckedDatum,
