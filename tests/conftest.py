@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,53 @@ def toc_docnames(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
 
     walk({k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")})
     return [n[: -len(Path(n).suffix)] if n.endswith(SOURCE_SUFFIXES) else n for n in names]
+
+
+@dataclasses.dataclass(frozen=True)
+class PageCell:
+    """One cell of a page: ``kind`` is "code" or "markdown"; ``tags`` are its cell tags."""
+
+    kind: str
+    source: str
+    tags: tuple[str, ...] = ()
+
+
+#: A MyST ``{code-cell}`` block: its option lines (``:tags: [...]``) and its code.
+_MYST_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
+_MYST_OPTION = re.compile(r"^:(\w[\w-]*):[ \t]*(.*)$")
+
+
+def _myst_code_cell(body: str) -> PageCell:
+    lines = body.splitlines(keepends=True)
+    options = {}
+    while lines and (match := _MYST_OPTION.match(lines[0].rstrip("\n"))):
+        options[match.group(1)] = yaml.safe_load(match.group(2))
+        lines.pop(0)
+    return PageCell("code", "".join(lines), tuple(options.get("tags") or ()))
+
+
+def page_cells(path: Path) -> list[PageCell]:
+    """The cells of a notebook (.ipynb) or MyST page (.md) in order; on a MyST page the
+    text between ``{code-cell}`` blocks counts as markdown cells."""
+    if path.suffix == ".ipynb":
+        return [
+            PageCell(cell["cell_type"], "".join(cell["source"]), tuple(cell.get("metadata", {}).get("tags", ())))
+            for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
+        ]
+    text, cells, start = path.read_text(encoding="utf-8"), [], 0
+    for match in _MYST_CODE_CELL.finditer(text):
+        cells += [PageCell("markdown", text[start : match.start()]), _myst_code_cell(match.group(1))]
+        start = match.end()
+    return cells + [PageCell("markdown", text[start:])]
+
+
+def page_source(docname: str) -> Path:
+    """The source file of a page, by docname (``notebooks/03_train`` -> its .ipynb)."""
+    for suffix in SOURCE_SUFFIXES:
+        path = REPO_ROOT / f"{docname}{suffix}"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(f"no {' or '.join(SOURCE_SUFFIXES)} source for page {docname!r}")
 
 
 def key_probe_env(tmp: Path) -> dict[str, str]:

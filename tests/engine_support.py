@@ -1,4 +1,4 @@
-"""Shared pieces of the engine tests: a tiny emotion task on the real offline model."""
+"""Shared pieces of the engine tests: the book's emotion task (emotion_task) on the real offline model."""
 
 from __future__ import annotations
 
@@ -7,79 +7,34 @@ import pytest
 import torch
 from tinker import types
 
+import emotion_task
 import tinker_offline
 
 BASE_MODEL = tinker_offline.DEFAULT_BASE_MODEL
-SYSTEM_PROMPT = "You label the emotion a sentence expresses, with one word."
-LABELS = ["joy", "sadness", "anger", "fear", "surprise", "disgust"]
 
-# (sentence, target distribution over LABELS): written for these tests.
+# Sentences and targets written for these tests (not the book's data), as examples of the
+# book's task: targets over emotion_task.LABELS (labels left out are 0). HELDOUT is never
+# trained on.
 TRAIN = [
-    ("I finally got the job I had wanted for years!", [0.8, 0.0, 0.0, 0.0, 0.2, 0.0]),
-    ("My old dog died in his sleep this morning.", [0.0, 0.9, 0.0, 0.1, 0.0, 0.0]),
-    ("Someone scratched a long line down my new car.", [0.0, 0.1, 0.8, 0.0, 0.0, 0.1]),
-    ("There is a strange noise downstairs and I live alone.", [0.0, 0.0, 0.0, 0.9, 0.1, 0.0]),
-    ("My friends threw me a party I never saw coming.", [0.5, 0.0, 0.0, 0.0, 0.5, 0.0]),
-    ("The milk in the fridge had turned into lumps.", [0.0, 0.0, 0.1, 0.0, 0.1, 0.8]),
+    {"text": "I finally got the job I had wanted for years!", "target": {"joy": 0.8, "surprise": 0.2}},
+    {"text": "My old dog died in his sleep this morning.", "target": {"sadness": 0.9, "fear": 0.1}},
+    {"text": "Someone scratched a long line down my new car.", "target": {"sadness": 0.1, "anger": 0.8, "disgust": 0.1}},
+    {"text": "There is a strange noise downstairs and I live alone.", "target": {"fear": 0.9, "surprise": 0.1}},
+    {"text": "My friends threw me a party I never saw coming.", "target": {"joy": 0.5, "surprise": 0.5}},
+    {"text": "The milk in the fridge had turned into lumps.", "target": {"anger": 0.1, "surprise": 0.1, "disgust": 0.8}},
 ]
 HELDOUT = [
-    ("We won the final match in the last second!", [0.7, 0.0, 0.0, 0.0, 0.3, 0.0]),
-    ("The doctor called with bad news about my mother.", [0.0, 0.7, 0.0, 0.3, 0.0, 0.0]),
-    ("The waiter spat in my soup right in front of me.", [0.0, 0.0, 0.5, 0.0, 0.0, 0.5]),
+    {"text": "We won the final match in the last second!", "target": {"joy": 0.7, "surprise": 0.3}},
+    {"text": "The doctor called with bad news about my mother.", "target": {"sadness": 0.7, "fear": 0.3}},
+    {"text": "The waiter spat in my soup right in front of me.", "target": {"anger": 0.5, "disgust": 0.5}},
 ]
 
 
-def prompt_tokens(tokenizer, sentence: str) -> list[int]:
-    messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": sentence}]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return tokenizer.encode(text + "Emotion:", add_special_tokens=False)
-
-
-def label_ids(tokenizer) -> list[int]:
-    return [tokenizer.encode(" " + w, add_special_tokens=False)[0] for w in LABELS]
-
-
-def set_datum(tokenizer, sentence: str, target: list[float]) -> types.Datum:
-    """K label ids at the answer row T-1 (copies elsewhere), zero weights, plus the target
-    as a [T, K] array with the distribution on row T-1 (rank 2, a shape the SDK documents)."""
-    tokens = prompt_tokens(tokenizer, sentence)
-    ids = label_ids(tokenizer)
-    target_tokens = np.tile(np.asarray(ids, dtype=np.int64), (len(tokens), 1))
-    target_distribution = np.zeros(target_tokens.shape, dtype=np.float32)
-    target_distribution[-1] = target
-    return types.Datum(
-        model_input=types.ModelInput.from_ints(tokens),
-        loss_fn_inputs={
-            "target_tokens": target_tokens,
-            "weights": np.zeros(target_tokens.shape, dtype=np.float32),
-            "target_distribution": target_distribution,
-        },
-    )
-
-
-def set_kl_callable(data, logprobs_list):
-    """Sum over datums of KL(target || model renormalized over the label set) at row T-1."""
-    total = torch.zeros(())
-    for datum, logprobs in zip(data, logprobs_list, strict=True):
-        target = datum.loss_fn_inputs["target_distribution"].to_torch()[-1]
-        log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
-        total = total + (torch.xlogy(target, target) - target * log_q).sum()
-    return total, {"set_kl:sum": float(total.detach())}
-
-
-def set_kl_per_datum(logprobs, target_distribution):
-    """The same loss for one datum, in the form create_custom_loss traces."""
-    p = target_distribution[-1]
-    log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)
-    kl = (torch.xlogy(p, p) - p * log_q).sum()
-    return kl, {"custom/set_kl:sum": kl}
-
-
-def mean_set_kl(training_client, data) -> float:
-    result = training_client.forward(data, "cross_entropy").result()
-    logprobs = [out["logprobs"].to_torch() for out in result.loss_fn_outputs]
-    loss, _ = set_kl_callable(data, logprobs)
-    return float(loss) / len(data)
+def task_datum(tokenizer, example: dict) -> types.Datum:
+    """The book's custom-loss datum for one example: [T, K] label ids and zero weights,
+    the target on row T-1 of a [T, K] target_distribution."""
+    tokens = emotion_task.build_prompt_tokens(tokenizer, example["text"])
+    return emotion_task.build_datum(tokens, example["target"], emotion_task.label_token_ids(tokenizer))
 
 
 def new_client(service_client=None, rank: int = 8, seed: int = 0):
@@ -128,12 +83,6 @@ def next_token_datum(tokenizer, sentence: str, scale: float = 1.0) -> types.Datu
         model_input=types.ModelInput.from_ints(tokens),
         loss_fn_inputs={"target_tokens": targets, "weights": weights},
     )
-
-
-def forward_logprobs(training_client, data) -> list[torch.Tensor]:
-    """The training client's cross_entropy forward logprobs of each datum."""
-    result = training_client.forward(data, "cross_entropy").result()
-    return [out["logprobs"].to_torch() for out in result.loss_fn_outputs]
 
 
 def clear_gradients(training_client) -> None:

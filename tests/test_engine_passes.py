@@ -20,13 +20,13 @@ from tinker import types
 import tinker_offline
 from tinker_offline import model_store
 
+from emotion_task import forward_logprobs
 from engine_support import (
     BASE_MODEL,
     SHORT_SENTENCES,
     assert_close_relative_to_scale,
     assert_same_tensors,
     clear_gradients,
-    forward_logprobs,
     global_norm,
     lora_module,
     new_client,

