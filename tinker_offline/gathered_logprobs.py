@@ -18,8 +18,8 @@ ROWS_PER_CHUNK = 256
 class _GatheredLogprobs(torch.autograd.Function):
     @staticmethod
     def forward(ctx, hidden, unembedding, token_ids):
-        logprobs = torch.empty(token_ids.shape, dtype=hidden.dtype)
-        log_normalisers = torch.empty(hidden.shape[0], dtype=hidden.dtype)
+        logprobs = torch.empty(token_ids.shape, dtype=hidden.dtype, device=hidden.device)
+        log_normalisers = torch.empty(hidden.shape[0], dtype=hidden.dtype, device=hidden.device)
         for start in range(0, hidden.shape[0], ROWS_PER_CHUNK):
             rows = slice(start, start + ROWS_PER_CHUNK)
             logits = hidden[rows] @ unembedding.T

@@ -112,6 +112,7 @@ class LocalModel:
         self.vocab_size = causal_lm.config.vocab_size
         self.max_tokens_per_batch = max_tokens_per_batch
         self.trainable = [p for p in peft_model.parameters() if p.requires_grad]
+        self.device = self.trainable[0].device  # where the base weights are (model_store.compute_device)
 
     @classmethod
     def fresh(cls, base_model: str, rank: int, seed: int | None, targets: list[str],
@@ -142,8 +143,9 @@ class LocalModel:
         return batches
 
     def logprobs(self, batch: Sequence[CheckedDatum]) -> list[torch.Tensor]:
-        """Each datum's logprobs of its target_tokens, shaped like them ([T] or [T, K]);
-        differentiable when grad mode is on."""
+        """Each datum's logprobs of its target_tokens, shaped like them ([T] or [T, K]), on
+        the CPU (where losses read them) whatever the model's device; differentiable when grad
+        mode is on."""
         lengths = [len(d.input_ids) for d in batch]
         longest = max(lengths)
         input_ids = torch.zeros(len(batch), longest, dtype=torch.long)
@@ -154,7 +156,9 @@ class LocalModel:
         attention_mask = None
         if min(lengths) != longest:
             attention_mask = (torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]).long()
-        hidden = self.decoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if attention_mask is not None:
+            attention_mask = attention_mask.to(self.device)
+        hidden = self.decoder(input_ids=input_ids.to(self.device), attention_mask=attention_mask).last_hidden_state
         # One gather over every datum's rows: with a LoRA'd lm_head each call's backward
         # builds a [vocab, hidden] gradient, so a call per datum would pay that per datum.
         ids_per_datum = [d.target_tokens.reshape(n, -1) for d, n in zip(batch, lengths)]
@@ -164,7 +168,7 @@ class LocalModel:
         for ids, start in zip(ids_per_datum, starts):
             token_ids[start : start + ids.shape[0], : ids.shape[1]] = ids
         rows = torch.cat([hidden[row, :n] for row, n in enumerate(lengths)])
-        logprobs = gathered_logprobs(rows, unembedding_matrix(self.lm_head), token_ids)
+        logprobs = gathered_logprobs(rows, unembedding_matrix(self.lm_head), token_ids.to(self.device)).cpu()
         return [
             logprobs[start : start + ids.shape[0], : ids.shape[1]].reshape(d.target_tokens.shape)
             for d, ids, start in zip(batch, ids_per_datum, starts)

@@ -105,6 +105,25 @@ def gguf_path(base_model: str) -> Path:
     return path
 
 
+#: Environment variable that chooses where the engine computes (cpu, cuda, cuda:1, ...).
+DEVICE_ENV = "TINKER_OFFLINE_DEVICE"
+
+
+def compute_device() -> torch.device:
+    """Where the engine computes: $TINKER_OFFLINE_DEVICE when set, else cuda when torch sees a
+    GPU, else the CPU. ValueError for a name torch does not know or a GPU it cannot see."""
+    configured = os.environ.get(DEVICE_ENV)
+    if not configured:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(configured)
+    except RuntimeError:
+        raise ValueError(f"{DEVICE_ENV}={configured!r} is not a torch device; use cpu or cuda") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{DEVICE_ENV}={configured!r}, but torch sees no CUDA device; unset it or use cpu")
+    return device
+
+
 def cache_root() -> Path:
     configured = os.environ.get("TINKER_OFFLINE_CACHE")
     if configured:
@@ -197,7 +216,7 @@ def _load_cached(base_model: str) -> BaseModel:
     if not (target / _COMPLETE_MARKER).is_file():
         _dequantize_into(base_model, target)
     config = AutoConfig.from_pretrained(target)
-    state_dict = load_file(target / "model.safetensors")
+    state_dict = load_file(target / "model.safetensors", device=str(compute_device()))
     for tensor in state_dict.values():
         tensor.requires_grad_(False)
     return BaseModel(base_model, config, state_dict, target / "tokenizer")
@@ -230,6 +249,7 @@ def build_causal_lm(base: BaseModel) -> torch.nn.Module:
         raise RuntimeError(
             f"the cached weights of {base.name} lack {missing[:3]}; delete {cache_root()} and retry"
         )
+    model.to(next(iter(base.state_dict.values())).device)  # the rebuilt buffers, next to the weights
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -42,6 +42,7 @@ class SamplingClient:
         self.base_model = base_model
         self._model = model
         self._model.eval()
+        self._device = next(model.parameters()).device  # model_store.compute_device
 
     @classmethod
     def from_snapshot(cls, snapshot: AdapterSnapshot) -> "SamplingClient":
@@ -140,7 +141,7 @@ class SamplingClient:
         tokenizer = self.get_tokenizer()
 
         input_ids = torch.tensor([tokens] * num_samples)
-        out = self._model(input_ids=input_ids, use_cache=True)
+        out = self._model(input_ids=input_ids.to(self._device), use_cache=True)
         prompt_logprobs = topk_lists = None
         if include_prompt_logprobs or topk:
             log_probs = _next_token_logprobs(out.logits[0])
@@ -151,7 +152,7 @@ class SamplingClient:
             topk_lists = _only_last_n([None] + [
                 list(zip(ids, values)) for ids, values in zip(best.indices.tolist(), best.values.tolist())
             ], last_n)
-        logits = out.logits[:, -1].float()
+        logits = out.logits[:, -1].float().cpu()  # drawn on the CPU, with the seeded CPU generator
         cache = out.cache
         generated: list[list[int]] = [[] for _ in range(num_samples)]
         logprobs: list[list[float]] = [[] for _ in range(num_samples)]
@@ -169,8 +170,8 @@ class SamplingClient:
                     done[i] = "stop"
             if all(done):
                 break
-            out = self._model(input_ids=next_ids[:, None], cache=cache, use_cache=True)
-            logits, cache = out.logits[:, -1].float(), out.cache
+            out = self._model(input_ids=next_ids[:, None].to(self._device), cache=cache, use_cache=True)
+            logits, cache = out.logits[:, -1].float().cpu(), out.cache
         sequences = [
             types.SampledSequence(
                 stop_reason=done[i] or "length",
@@ -212,13 +213,13 @@ class SamplingClient:
         if len(tokens) < 2:
             raise ValueError("compute_logprobs needs a prompt of at least 2 tokens")
         ids = torch.tensor([tokens])
-        logits = self._model(input_ids=ids).logits[0]
+        logits = self._model(input_ids=ids.to(self._device)).logits[0]
         return _only_last_n(_prompt_logprobs(_next_token_logprobs(logits), ids[0]), last_n)
 
 
 def _next_token_logprobs(logits: torch.Tensor) -> torch.Tensor:
     """[L, vocab] logits -> [L - 1, vocab] log-probabilities; row t predicts token t + 1."""
-    return torch.log_softmax(logits[:-1].float(), -1)
+    return torch.log_softmax(logits[:-1].float(), -1).cpu()
 
 
 def _prompt_logprobs(log_probs: torch.Tensor, ids: torch.Tensor) -> list[float | None]:
