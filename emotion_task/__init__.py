@@ -12,6 +12,7 @@ position ``t``, so the token after the prompt is row ``T - 1``.
 """
 
 import json
+import os
 import textwrap
 import urllib.request
 from pathlib import Path
@@ -20,8 +21,11 @@ import numpy as np
 import torch
 from tinker import types
 
-#: Where the data is published; read when there is no local copy.
-DATA_URL = "https://raw.githubusercontent.com/tinker-token-set-book/book/main/data/emotions/"
+#: Where the data is published, read when there is no local copy (TINKER_BOOK_DATA_URL can
+#: point it at a clone); the pages set it in their setup cell (tools/setup_cell.py).
+DATA_URL = os.environ.get(
+    "TINKER_BOOK_DATA_URL", "https://raw.githubusercontent.com/tinker-token-set-book/book/main/data/emotions/"
+)
 #: The repository's copy of the data (a chapter's own is ``../data/emotions``).
 LOCAL_DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "emotions"
 

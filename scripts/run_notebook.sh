@@ -7,13 +7,15 @@
 # Sets up ./.venv first (scripts/setup.sh: pinned dependencies + the offline
 # model), then executes every cell with TINKER_BOOK_BACKEND=offline (nbclient,
 # the executor myst-nb uses for the book), in the notebook's own directory.
+# A notebook downloaded from the site, saved anywhere, reads the data of this clone
+# (TINKER_BOOK_DATA_URL=file://<clone>/data/emotions/, read by its setup cell).
 # A cell that raises stops the run: the partial result is still written, and the
 # exit code is non-zero. TINKER_API_KEY is not needed (and not used) offline.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 if [[ $# -ne 1 || "$1" == -h || "$1" == --help ]]; then
-    sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     [[ $# -eq 1 ]] && exit 0 || exit 2
 fi
 NOTEBOOK="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
@@ -26,6 +28,7 @@ OUTPUT="${NOTEBOOK%.ipynb}.executed.ipynb"
 (cd "$ROOT" && bash scripts/setup.sh) >&2
 
 export TINKER_BOOK_BACKEND=offline
+export TINKER_BOOK_DATA_URL="${TINKER_BOOK_DATA_URL:-file://$ROOT/data/emotions/}"
 echo "[run_notebook] executing $NOTEBOOK (TINKER_BOOK_BACKEND=offline)" >&2
 exec "$ROOT/.venv/bin/python" - "$NOTEBOOK" "$OUTPUT" <<'PY'
 import sys

@@ -19,11 +19,12 @@ def test_run_notebook_offline(tmp_path):
     nb.cells = [
         nbformat.v4.new_code_cell(
             "import os, pathlib\n"
-            "print(os.environ['TINKER_BOOK_BACKEND'], pathlib.Path.cwd().name)"
+            "print(os.environ['TINKER_BOOK_BACKEND'], pathlib.Path.cwd().name)\n"
+            "print(os.environ['TINKER_BOOK_DATA_URL'])"
         )
     ]
     nbformat.write(nb, src)
-    env = {k: v for k, v in os.environ.items() if k != "TINKER_BOOK_BACKEND"}
+    env = {k: v for k, v in os.environ.items() if k not in ("TINKER_BOOK_BACKEND", "TINKER_BOOK_DATA_URL")}
     proc = subprocess.run(
         ["bash", str(REPO_ROOT / "scripts" / "run_notebook.sh"), str(src)],
         env=env, capture_output=True, text=True, timeout=900,
@@ -33,7 +34,8 @@ def test_run_notebook_offline(tmp_path):
     executed = nbformat.read(out, as_version=4)
     nbformat.validate(executed)
     text = "".join(o.get("text", "") for o in executed.cells[0].outputs)
-    assert text.strip() == f"offline {tmp_path.name}"
+    # a downloaded notebook saved anywhere reads this clone's data (its setup cell's DATA_URL)
+    assert text.strip().splitlines() == [f"offline {tmp_path.name}", (REPO_ROOT / "data" / "emotions").as_uri() + "/"]
     assert nbformat.read(src, as_version=4).cells[0].outputs == []  # input untouched
 
 

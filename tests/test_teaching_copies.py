@@ -11,36 +11,25 @@ from __future__ import annotations
 
 import ast
 import difflib
-import json
 import re
 from pathlib import Path
 
 import pytest
 
 import emotion_task
-from conftest import REPO_ROOT, toc_docnames
+from conftest import REPO_ROOT, page_cells, page_source, toc_docnames
 
 CANONICAL_PATH = Path(emotion_task.__file__)
 REFERENCE_PAGE = REPO_ROOT / "book" / "reference.md"
-_MYST_CODE_CELL = re.compile(r"```\{code-cell\}[^\n]*\n(.*?)```", re.S)
 
 
 def page_sources() -> dict[str, Path]:
-    """Every page of the book that has code cells, by docname."""
-    pages = {}
-    for docname in toc_docnames(REPO_ROOT / "_toc.yml"):
-        for suffix in (".ipynb", ".md"):
-            path = REPO_ROOT / f"{docname}{suffix}"
-            if path.is_file():
-                pages[docname] = path
-    return pages
+    """Every page of the book, by docname."""
+    return {docname: page_source(docname) for docname in toc_docnames(REPO_ROOT / "_toc.yml")}
 
 
 def code_cells(path: Path) -> list[str]:
-    if path.suffix == ".ipynb":
-        cells = json.loads(path.read_text())["cells"]
-        return ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
-    return _MYST_CODE_CELL.findall(path.read_text())
+    return [cell.source for cell in page_cells(path) if cell.kind == "code"]
 
 
 def top_level_functions(source: str) -> dict[str, ast.FunctionDef]:
@@ -90,23 +79,23 @@ def test_teaching_copies_match_the_canonical_code(docname):
 
 
 def test_no_helper_is_defined_on_two_pages_outside_emotion_task():
+    """Helpers a page shares live in emotion_task; the setup cell's own (tools/setup_cell.py,
+    checked by tests/test_notebook_setup.py) are the one exception."""
+    setup_cell = top_level_functions((REPO_ROOT / "tools" / "setup_cell.py").read_text())
     pages_by_name: dict[str, list[str]] = {}
     for docname, path in PAGES.items():
         for name in page_functions(path):
             pages_by_name.setdefault(name, []).append(docname)
-    shared = {name: pages for name, pages in pages_by_name.items() if len(pages) > 1 and name not in CANONICAL}
+    shared = {
+        name: pages for name, pages in pages_by_name.items()
+        if len(pages) > 1 and name not in CANONICAL and name not in setup_cell
+    }
     assert not shared, f"helpers defined on several pages but not in emotion_task: {shared}"
 
 
 def test_every_canonical_function_is_taught_somewhere():
     taught = set().union(*(page_functions(path) for path in PAGES.values()))
     assert not set(CANONICAL) - taught, f"emotion_task functions no page shows: {sorted(set(CANONICAL) - taught)}"
-
-
-def test_pages_read_the_data_from_the_published_location():
-    for docname, path in PAGES.items():
-        urls = re.findall(r'DATA_URL = "([^"]+)"', "\n".join(code_cells(path)))
-        assert urls in ([], [emotion_task.DATA_URL]), f"{docname}: DATA_URL {urls} != emotion_task's"
 
 
 def test_the_comparison_sees_a_changed_body_and_ignores_comments():
