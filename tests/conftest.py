@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tools import book_build  # the code scripts/build_book.sh runs
+from tools.pages import PageCell, page_cells, reading_order  # noqa: F401 (the tests import them from here)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,60 +48,7 @@ PREBUILT_ENV = "BOOK_PREBUILT"
 
 def toc_docnames(toc_path: Path = REPO_ROOT / "_toc.yml") -> list[str]:
     """All docnames in a jb-book/jb-article _toc.yml, root first, in order."""
-    toc = yaml.safe_load(toc_path.read_text())
-    names = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                names.append(node["file"])
-            for key in ("parts", "chapters", "sections"):
-                for child in node.get(key, []) or []:
-                    walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk({k: v for k, v in toc.items() if k in ("parts", "chapters", "sections")})
-    return [n[: -len(Path(n).suffix)] if n.endswith(SOURCE_SUFFIXES) else n for n in names]
-
-
-@dataclasses.dataclass(frozen=True)
-class PageCell:
-    """One cell of a page: ``kind`` is "code" or "markdown"; ``tags`` are its cell tags."""
-
-    kind: str
-    source: str
-    tags: tuple[str, ...] = ()
-
-
-#: A MyST ``{code-cell}`` block: its option lines (``:tags: [...]``) and its code.
-_MYST_CODE_CELL = re.compile(r"^```\{code-cell\}[^\n]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-_MYST_OPTION = re.compile(r"^:(\w[\w-]*):[ \t]*(.*)$")
-
-
-def _myst_code_cell(body: str) -> PageCell:
-    lines = body.splitlines(keepends=True)
-    options = {}
-    while lines and (match := _MYST_OPTION.match(lines[0].rstrip("\n"))):
-        options[match.group(1)] = yaml.safe_load(match.group(2))
-        lines.pop(0)
-    return PageCell("code", "".join(lines), tuple(options.get("tags") or ()))
-
-
-def page_cells(path: Path) -> list[PageCell]:
-    """The cells of a notebook (.ipynb) or MyST page (.md) in order; on a MyST page the
-    text between ``{code-cell}`` blocks counts as markdown cells."""
-    if path.suffix == ".ipynb":
-        return [
-            PageCell(cell["cell_type"], "".join(cell["source"]), tuple(cell.get("metadata", {}).get("tags", ())))
-            for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]
-        ]
-    text, cells, start = path.read_text(encoding="utf-8"), [], 0
-    for match in _MYST_CODE_CELL.finditer(text):
-        cells += [PageCell("markdown", text[start : match.start()]), _myst_code_cell(match.group(1))]
-        start = match.end()
-    return cells + [PageCell("markdown", text[start:])]
+    return reading_order(toc_path)
 
 
 def page_source(docname: str) -> Path:
@@ -180,6 +126,7 @@ class BuiltBook:
     build_dir: Path | None = None  # <tmp>/_build
     sentinel_api_key: str | None = None  # the TINKER_API_KEY the build ran with
     key_probe: dict[str, str] | None = None  # key_probe_env() of the build: what its kernels saw
+    model_cache: Path | None = None  # the TINKER_OFFLINE_CACHE the build started empty
 
 
 @pytest.fixture(scope="session")
@@ -215,9 +162,12 @@ def built_book(tmp_path_factory) -> BuiltBook:
         )
     out = tmp_path_factory.mktemp("book-cold")
     probe = key_probe_env(tmp_path_factory.mktemp("key-probe"))
+    # An empty model cache: the first notebook converts the weights, as on a fresh machine.
+    model_cache = tmp_path_factory.mktemp("model-cache")
     # build_env(tinker=False) forces TINKER_BOOK_BACKEND=offline whatever the key says.
     env = book_build.build_env(
-        tinker=False, base={**os.environ, "TINKER_API_KEY": SENTINEL_API_KEY, **probe}
+        tinker=False,
+        base={**os.environ, "TINKER_API_KEY": SENTINEL_API_KEY, "TINKER_OFFLINE_CACHE": str(model_cache), **probe},
     )
     result = book_build.build_book(REPO_ROOT, out, env=env, echo=False)
     if not result.ok:
@@ -238,4 +188,5 @@ def built_book(tmp_path_factory) -> BuiltBook:
         build_dir=result.build_dir,
         sentinel_api_key=SENTINEL_API_KEY,
         key_probe=probe,
+        model_cache=model_cache,
     )

@@ -93,7 +93,7 @@ def test_key_probe_reports_what_the_kernels_saw(tmp_path):
         probe = key_probe_env(tmp_path / f"probe-{name}")
         env = book_build.build_env(False, {**base, KEY_ENV: key, **probe})
         # a fresh output directory each time: a cold cache, so the notebook's kernel starts
-        result = book_build.build_book(root, tmp_path / f"out-{name}", env=env, echo=False, log=lambda _m: None)
+        result = book_build.build_book(root, tmp_path / f"out-{name}", env=env, echo=False, log=lambda _m: None, site_extras=False)
         assert result.ok and result.executed == 1, result.log_tail()
         executed = (result.execute_dir / "intro.ipynb").read_text()
         return key_probe_records(probe), executed, (result.html_dir / "intro.html").read_text()

@@ -30,14 +30,14 @@ import hashlib
 import json
 import os
 import platform
-import re
 import shutil
-import subprocess
 import sys
 import time
 import tomllib
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
+
+from tools.build_log import count_executions, default_jupyter_book, run_logged
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -287,6 +287,8 @@ class BuildResult:
     failed: int  # notebooks whose execution failed
     cache_check: CacheCheck
     command: list[str]
+    markdown_seconds: float | None = None  # llms.txt and the Markdown pages (None: not made)
+    pdf_seconds: float | None = None  # the single-page build and its print to book.pdf
 
     @property
     def ok(self) -> bool:
@@ -298,33 +300,6 @@ class BuildResult:
         except OSError:
             return "(no build log)"
         return "\n".join(text.splitlines()[-lines:])
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_EXECUTING = re.compile(r"Executing notebook using")
-_CACHED = re.compile(r"Using cached notebook")
-_FAILED = re.compile(r"Executing notebook failed")
-
-
-def count_executions(log_text: str) -> dict[str, int]:
-    """Count notebook executions / cache hits in a myst-nb build log."""
-    return {
-        "executed": len(_EXECUTING.findall(log_text)),
-        "cached": len(_CACHED.findall(log_text)),
-        "failed": len(_FAILED.findall(log_text)),
-    }
-
-
-def _default_jupyter_book() -> str:
-    cand = Path(sys.executable).with_name("jupyter-book")
-    if cand.exists():
-        return str(cand)
-    found = shutil.which("jupyter-book")
-    if found:
-        return found
-    raise FileNotFoundError(
-        "jupyter-book not found next to the running Python; run `bash scripts/setup.sh`"
-    )
 
 
 def _check_config(root: Path) -> None:
@@ -361,6 +336,12 @@ def _check_config(root: Path) -> None:
             )
 
 
+def backend_for(env: Mapping[str, str]) -> str:
+    """The deploy workflow's choice: "tinker" when a TINKER_API_KEY is set (the repository
+    has that secret), else "offline"."""
+    return "tinker" if env.get("TINKER_API_KEY") else "offline"
+
+
 def build_env(tinker: bool = False, base: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for the build: offline backend unless ``tinker`` is requested."""
     env = dict(os.environ if base is None else base)
@@ -374,29 +355,6 @@ def build_env(tinker: bool = False, base: Mapping[str, str] | None = None) -> di
     else:
         env[BACKEND_ENV] = "offline"
     return env
-
-
-def _run_logged(cmd: list[str], cwd: Path, env: Mapping[str, str], log_path: Path, echo: bool) -> int:
-    """Run ``cmd``, saving its output (without ANSI colours) to ``log_path``; echo it if asked."""
-    with log_path.open("w", encoding="utf-8") as logf:
-        proc = subprocess.Popen(
-            cmd,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-        )
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            logf.write(_ANSI.sub("", line))
-            if echo:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        return proc.wait()
 
 
 def _forget_if_inputs_changed(
@@ -430,6 +388,8 @@ def build_book(
     extra_args: Iterable[str] = (),
     echo: bool = True,
     log: Callable[[str], None] = print,
+    site_extras: bool = True,
+    pdf: bool = True,
 ) -> BuildResult:
     """Build ``root`` as a Jupyter Book into ``<path_output>/_build``.
 
@@ -449,7 +409,7 @@ def build_book(
     check = ensure_fresh_cache(root, build_dir, groups=groups, env=env, force=fresh, log=log)
 
     cmd = [
-        jupyter_book or _default_jupyter_book(),
+        jupyter_book or default_jupyter_book(),
         "build",
         str(root),
         "-W",
@@ -465,7 +425,7 @@ def build_book(
     log_path = build_dir / LOG_FILENAME
     log(f"[book] {BACKEND_ENV}={env.get(BACKEND_ENV)}; running: {' '.join(cmd)}")
     start = time.perf_counter()
-    returncode = _run_logged(cmd, root, env, log_path, echo)
+    returncode = run_logged(cmd, root, env, log_path, echo)
     wall = time.perf_counter() - start
 
     counts = count_executions(log_path.read_text(encoding="utf-8", errors="replace"))
@@ -474,6 +434,9 @@ def build_book(
         log(f"[book] {counts['failed']} notebook(s) failed to execute; failing the build")
         returncode = 1
     _forget_if_inputs_changed(root, groups, env, check, log)
+    markdown_seconds = pdf_seconds = None
+    if returncode == 0 and site_extras:
+        markdown_seconds, pdf_seconds, returncode = _write_site_extras(root, out, env, cmd[0], pdf, log)
 
     return BuildResult(
         returncode=returncode,
@@ -488,7 +451,33 @@ def build_book(
         failed=counts["failed"],
         cache_check=check,
         command=cmd,
+        markdown_seconds=markdown_seconds,
+        pdf_seconds=pdf_seconds,
     )
+
+
+def _write_site_extras(
+    root: Path, out: Path, env: Mapping[str, str], jupyter_book: str, pdf: bool, log: Callable[[str], None]
+) -> tuple[float, float | None, int]:
+    """llms.txt and a Markdown copy of every page, then (``pdf``) book.pdf, into the built
+    site. Returns their wall times and the build's return code (1 when the PDF failed)."""
+    # Imported here, not at the top: `--print-environment-files`, `--print-backend` and
+    # `--print-cache-key` run before scripts/setup.sh has installed bs4 or playwright.
+    from tools import site_markdown, site_pdf
+
+    start = time.perf_counter()
+    written = site_markdown.write_site_markdown(root, out / "_build" / "html")
+    markdown_seconds = time.perf_counter() - start
+    log(f"[book] llms.txt and {len(written) - 1} Markdown pages written in {markdown_seconds:.1f} s")
+    if not pdf:
+        return markdown_seconds, None, 0
+    start = time.perf_counter()
+    try:
+        site_pdf.build_pdf(root, out, env, jupyter_book, log)
+    except site_pdf.PdfBuildError as exc:
+        log(f"[book] ERROR: no PDF: {exc}")
+        return markdown_seconds, None, 1
+    return markdown_seconds, time.perf_counter() - start, 0
 
 
 # --------------------------------------------------------------------------- #
@@ -524,11 +513,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="build nothing; print the files that define the installed environment, one a line",
     )
+    parser.add_argument(
+        "--print-backend",
+        action="store_true",
+        help="build nothing; print `backend=tinker` and `flag=--tinker` when TINKER_API_KEY is "
+        "set, else `backend=offline` and `flag=` (lines for $GITHUB_OUTPUT; the key is never printed)",
+    )
+    parser.add_argument(
+        "--no-pdf",
+        action="store_true",
+        help="skip the PDF (_build/html/book.pdf: a single-page build printed by /usr/bin/chromium; "
+        "the intro's link to it is then broken)",
+    )
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
 
     if args.print_environment_files:
         print("\n".join(ENVIRONMENT_FILES))
+        return 0
+    if args.print_backend:
+        backend = backend_for(os.environ)
+        print(f"backend={backend}")
+        print(f"flag={'--tinker' if backend == 'tinker' else ''}")
         return 0
     if args.print_cache_key:
         print(f"key={cache_key(args.root, build_env(args.tinker))}")
@@ -536,7 +542,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     result = build_book(
-        args.root, args.path_output, tinker=args.tinker, fresh=args.fresh, extra_args=extra
+        args.root, args.path_output, tinker=args.tinker, fresh=args.fresh, extra_args=extra, pdf=not args.no_pdf
     )
     status = "OK" if result.ok else f"FAILED (exit {result.returncode})"
     print(
@@ -545,7 +551,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"[book] HTML: {result.html_dir / 'index.html'}")
     print(f"[book] log:  {result.log_path}")
-    print(f"[book] wall time: {result.wall_seconds:.1f} s")
+    print(f"[book] wall time: {result.wall_seconds:.1f} s (HTML build)")
+    if result.pdf_seconds is not None:
+        print(f"[book] PDF: {result.html_dir / 'book.pdf'} in {result.pdf_seconds:.1f} s more")
     return result.returncode
 
 
