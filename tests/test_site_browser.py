@@ -33,7 +33,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, toc_docnames
+from conftest import REPO_ROOT, page_cells, page_source, toc_docnames
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 
@@ -145,6 +145,8 @@ class PageVisit:
     download_links: list[str]  # absolute URLs of .ipynb links in the download menu
     launch_links: list[str]  # absolute hrefs in the launch menu
     repo_links: list[str]
+    collapsed_cells: list[dict]  # each cell tagged hide-input: its code hidden at first load?
+    overflowing_code: list[str]  # code or output blocks wider than their column, cells expanded
     screenshot: Path
     dark_screenshot: Path | None = None
 
@@ -177,9 +179,29 @@ async () => {
     downloads: hrefs('.dropdown-download-buttons a[href$=".ipynb"]'),
     launches: hrefs('.dropdown-launch-buttons a'),
     repo: hrefs('a.btn-source-repository-button, .dropdown-source-buttons a'),
+    collapsed: [...document.querySelectorAll('article.bd-article div.cell.tag_hide-input')].map(cell => {
+        const details = cell.querySelector('details.hide');
+        const code = cell.querySelector('.cell_input pre');
+        return {first_line: code ? code.textContent.split('\\n')[0] : null,
+                has_toggle: !!details, open: !!(details && details.open),
+                // checkVisibility: false inside a closed <details> (content-visibility), where
+                // offsetHeight may still be non-zero
+                code_visible: !!(code && code.checkVisibility())};
+    }),
   };
 }
 """ % MATH_TIMEOUT_MS
+
+#: Opens every collapsed cell, then lists the code and output blocks whose lines do not fit
+#: their column (wider content than box: the reader would scroll or lose the line's end).
+_OVERFLOW_JS = """
+() => {
+  document.querySelectorAll('article.bd-article details.hide').forEach(d => { d.open = true; });
+  return [...document.querySelectorAll('article.bd-article pre')]
+      .filter(pre => pre.offsetHeight > 0 && pre.scrollWidth > pre.clientWidth + 1)
+      .map(pre => `${pre.scrollWidth}px in ${pre.clientWidth}px: ${pre.textContent.slice(0, 80)}`);
+}
+"""
 
 
 def _visit(context, base_url: str, docname: str) -> PageVisit:
@@ -231,7 +253,8 @@ def _visit(context, base_url: str, docname: str) -> PageVisit:
 
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     shot = SCREENSHOT_DIR / _shot_name(docname)
-    page.screenshot(path=str(shot), full_page=True)
+    page.screenshot(path=str(shot), full_page=True)  # as a reader first sees it: plumbing collapsed
+    overflowing = page.evaluate(_OVERFLOW_JS)
     dark = None
     if state["images"]:
         # Dark mode, as the theme's switcher sets it (data-theme + localStorage).
@@ -265,6 +288,8 @@ def _visit(context, base_url: str, docname: str) -> PageVisit:
         download_links=state["downloads"],
         launch_links=state["launches"],
         repo_links=state["repo"],
+        collapsed_cells=state["collapsed"],
+        overflowing_code=overflowing,
         screenshot=shot,
         dark_screenshot=dark,
     )
@@ -417,6 +442,31 @@ def test_opaque_check_detects_transparency():
 
 # --------------------------------------------------------------------------- #
 # Download and launch buttons
+# --------------------------------------------------------------------------- #
+# Collapsed plumbing, no clipped code
+# --------------------------------------------------------------------------- #
+EXECUTABLE_DOCS = [d for d in DOCNAMES if any(c.kind == "code" for c in page_cells(page_source(d)))]
+
+
+@pytest.mark.parametrize("docname", EXECUTABLE_DOCS)
+def test_setup_cells_are_collapsed_on_the_page(visits, docname):
+    """The cells tagged hide-input (the setup cell first) show a toggle, not their code,
+    until the reader opens them; the screenshot shows the page so."""
+    cells = visits[docname].collapsed_cells
+    tagged = [c for c in page_cells(page_source(docname)) if c.kind == "code" and "hide-input" in c.tags]
+    assert len(cells) == len(tagged) >= 2, (cells, len(tagged))
+    assert cells[0]["first_line"] == tagged[0].source.splitlines()[0]  # the setup cell
+    shown = [c for c in cells if not c["has_toggle"] or c["open"] or c["code_visible"]]
+    assert not shown, f"{docname}: collapsed cells that show their code: {shown}"
+
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_no_code_line_is_clipped(visits, docname):
+    """At a laptop width (the browser context's 1280 px), with every collapsed cell opened,
+    every code and output line fits the theme's column (long lines wrap)."""
+    assert not visits[docname].overflowing_code, "\n".join(visits[docname].overflowing_code)
+
+
 # --------------------------------------------------------------------------- #
 NOTEBOOK_DOCS = [d for d in DOCNAMES if (REPO_ROOT / f"{d}.ipynb").is_file()]
 

@@ -9,15 +9,24 @@
   copy of sphinx-thebe's inline ``const THEBE_JS_URL = ...`` then throws
   "Identifier 'THEBE_JS_URL' has already been declared" in every reader's
   console (tests/test_site_browser.py loads every page and fails on console errors).
+* The provenance line under every page's title: the tinker SDK version the book is
+  checked against (requirements.txt's pin) and what computed the page's outputs (the
+  backend of this build, and the base model the page's setup cell names for it).
+* Link previews: sphinxext-opengraph's site URL is the book's ``html.baseurl``.
 """
 
 from __future__ import annotations
 
+import ast
+import html
 import os
+from pathlib import Path
 
 from docutils import nodes
 from sphinx.transforms.post_transforms import SphinxPostTransform
 from sphinx.util.docutils import SphinxDirective
+
+from tools.pages import page_cells
 
 
 # --------------------------------------------------------------------------- #
@@ -108,6 +117,71 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
         scripts[:] = unique  # in place: later handlers (MathJax) append to this same list
 
 
+# --------------------------------------------------------------------------- #
+# The provenance line
+# --------------------------------------------------------------------------- #
+def base_models(code: str) -> dict[str, str]:
+    """{"tinker": model, "offline": model} from a setup cell's ``if BACKEND == "tinker":``
+    block (its BASE_MODEL assignments); empty when the code has none."""
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "BACKEND == 'tinker'":
+            branches = {"tinker": node.body, "offline": node.orelse}
+            return {
+                backend: statement.value.value
+                for backend, body in branches.items()
+                for statement in body
+                if isinstance(statement, ast.Assign) and ast.unparse(statement.targets[0]) == "BASE_MODEL"
+            }
+    return {}
+
+
+def page_base_models(source: Path) -> dict[str, str]:
+    for cell in page_cells(source):
+        if cell.kind == "code" and (models := base_models(cell.source)):
+            return models
+    return {}
+
+
+def provenance_text(tinker_version: str, backend: str, model: str, device: str, has_outputs: bool) -> str:
+    """The line above a page's title, e.g. "Checked against tinker 0.38.0. Outputs computed
+    offline (tinker_offline) by HuggingFaceTB/SmolLM2-135M-Instruct on a CPU."."""
+    where = "on Tinker" if backend == "tinker" else f"offline (tinker_offline) on a {device.upper()}"
+    whose = "this page's outputs" if has_outputs else "the outputs in this book"
+    return f"Checked against tinker {tinker_version}. {whose.capitalize()} were computed by {model}, {where}."
+
+
+def _tinker_version(srcdir: Path) -> str:
+    from tinker_offline.model_store import pinned_version
+
+    return pinned_version("tinker", srcdir / "requirements.txt")
+
+
+def _add_provenance(app, pagename, templatename, context, doctree):
+    if doctree is None or "body" not in context:
+        return
+    from tinker_offline import DEFAULT_BASE_MODEL
+    from tinker_offline.model_store import compute_device
+
+    backend = os.environ.get("TINKER_BOOK_BACKEND") or "offline"
+    source = Path(app.env.doc2path(pagename))
+    models = page_base_models(source)
+    fallback = DEFAULT_BASE_MODEL if backend == "offline" else "the base models each chapter names"
+    text = provenance_text(
+        _tinker_version(Path(app.srcdir)), backend, models.get(backend, fallback),
+        compute_device().type, has_outputs=bool(models),
+    )
+    line = f'\n<p class="book-provenance">{html.escape(text)}</p>'
+    body = context["body"]
+    # right under the page's title (before it when a page has no h1)
+    end_of_title = body.find("</h1>")
+    context["body"] = line + body if end_of_title < 0 else body[: end_of_title + 5] + line + body[end_of_title + 5 :]
+
+
+def _link_previews_use_the_baseurl(app, config):
+    if not config.ogp_site_url:
+        config.ogp_site_url = config.html_baseurl
+
+
 def setup(app):
     app.add_node(ExecSummaryNode)
     app.add_directive("book-exec-summary", ExecSummary)
@@ -115,4 +189,6 @@ def setup(app):
     # early: html-page-context is emitted with emit_firstresult, so a handler that
     # returns a template name stops the later ones (the duplicates are already there)
     app.connect("html-page-context", _dedupe_scripts, priority=100)
+    app.connect("html-page-context", _add_provenance)
+    app.connect("config-inited", _link_previews_use_the_baseurl)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
