@@ -95,9 +95,12 @@ def test_sampled_tokens_logprobs_are_the_trained_models(tokenizer, trained):
     model's log p(token | prompt and the tokens sampled before it)."""
     tokens, _ = scored_prompt(tokenizer)
     sampler = trained.save_weights_and_get_sampling_client().result()
-    response = sampler.sample(types.ModelInput.from_ints(tokens), num_samples=2,
-                              sampling_params=types.SamplingParams(max_tokens=5, temperature=1.0, seed=11)).result()
+    # stop=[]: no stop token, so that every sequence has 5 tokens and 4 of them are scored
+    # through the sampler's KV cache (the trained model may well end the sentence at once)
+    params = types.SamplingParams(max_tokens=5, temperature=1.0, seed=11, stop=[])
+    response = sampler.sample(types.ModelInput.from_ints(tokens), num_samples=2, sampling_params=params).result()
     for sequence in response.sequences:
+        assert len(sequence.tokens) == 5, sequence
         full = tokens + list(sequence.tokens)
         targets = np.asarray(full[1:] + [0], dtype=np.int64)
         datum = types.Datum(model_input=types.ModelInput.from_ints(full),
