@@ -290,8 +290,7 @@ def _visit(context, base_url: str, docname: str) -> PageVisit:
         repo_links=state["repo"],
         collapsed_cells=state["collapsed"],
         overflowing_code=overflowing,
-        screenshot=shot,
-        dark_screenshot=dark,
+        screenshot=shot, dark_screenshot=dark,
     )
 
 
