@@ -34,6 +34,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, page_cells, page_source, toc_docnames
+from test_notebook_setup import PAGES as EXECUTABLE_PAGES
 
 pytestmark = [pytest.mark.browser, pytest.mark.book]
 
@@ -444,7 +445,7 @@ def test_opaque_check_detects_transparency():
 # --------------------------------------------------------------------------- #
 # Collapsed plumbing, no clipped code
 # --------------------------------------------------------------------------- #
-EXECUTABLE_DOCS = [d for d in DOCNAMES if any(c.kind == "code" for c in page_cells(page_source(d)))]
+EXECUTABLE_DOCS = list(EXECUTABLE_PAGES)
 
 
 @pytest.mark.parametrize("docname", EXECUTABLE_DOCS)

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import html
 import os
 from pathlib import Path
@@ -143,33 +144,31 @@ def page_base_models(source: Path) -> dict[str, str]:
 
 
 def provenance_text(tinker_version: str, backend: str, model: str, device: str, has_outputs: bool) -> str:
-    """The line above a page's title, e.g. "Checked against tinker 0.38.0. Outputs computed
-    offline (tinker_offline) by HuggingFaceTB/SmolLM2-135M-Instruct on a CPU."."""
+    """The line under a page's title, e.g. "Checked against tinker 0.38.0. This page's outputs
+    were computed by HuggingFaceTB/SmolLM2-135M-Instruct, offline (tinker_offline) on a CPU."."""
     where = "on Tinker" if backend == "tinker" else f"offline (tinker_offline) on a {device.upper()}"
     whose = "this page's outputs" if has_outputs else "the outputs in this book"
     return f"Checked against tinker {tinker_version}. {whose.capitalize()} were computed by {model}, {where}."
 
 
-def _tinker_version(srcdir: Path) -> str:
-    from tinker_offline.model_store import pinned_version
+@functools.cache
+def _build_facts(srcdir: Path) -> tuple[str, str, str]:
+    """(tinker version, backend, engine device) of this build: the same for every page."""
+    from tinker_offline.model_store import compute_device, pinned_version
 
-    return pinned_version("tinker", srcdir / "requirements.txt")
+    backend = os.environ.get("TINKER_BOOK_BACKEND") or "offline"
+    return pinned_version("tinker", srcdir / "requirements.txt"), backend, compute_device().type
 
 
 def _add_provenance(app, pagename, templatename, context, doctree):
     if doctree is None or "body" not in context:
         return
     from tinker_offline import DEFAULT_BASE_MODEL
-    from tinker_offline.model_store import compute_device
 
-    backend = os.environ.get("TINKER_BOOK_BACKEND") or "offline"
-    source = Path(app.env.doc2path(pagename))
-    models = page_base_models(source)
+    tinker_version, backend, device = _build_facts(Path(app.srcdir))
+    models = page_base_models(Path(app.env.doc2path(pagename)))
     fallback = DEFAULT_BASE_MODEL if backend == "offline" else "the base models each chapter names"
-    text = provenance_text(
-        _tinker_version(Path(app.srcdir)), backend, models.get(backend, fallback),
-        compute_device().type, has_outputs=bool(models),
-    )
+    text = provenance_text(tinker_version, backend, models.get(backend, fallback), device, has_outputs=bool(models))
     line = f'\n<p class="book-provenance">{html.escape(text)}</p>'
     body = context["body"]
     # right under the page's title (before it when a page has no h1)

@@ -46,7 +46,6 @@ LLMS_TXT_NOTE = (
     "Each page below is linked as Markdown, with the outputs of its code as the book's build "
     "executed them; the same URL ending in `.html` instead of `.md` is the rendered page."
 )
-#: Suffixes of page sources that a ``_toc.yml`` entry may spell out.
 #: The page's content in sphinx-book-theme; everything outside it is theme chrome.
 ARTICLE = SoupStrainer("article", class_="bd-article")
 #: Theme chrome inside the article: buttons (copy, toggle), navigation, scripts ...

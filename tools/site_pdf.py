@@ -26,10 +26,10 @@ import time
 from pathlib import Path
 from typing import Callable, Mapping
 
-import yaml
 from playwright.sync_api import Page, Route, sync_playwright
 
 from tools.build_log import count_executions, run_logged
+from tools.pages import reading_order
 
 CHROMIUM = Path(os.environ.get("BOOK_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run")
@@ -157,8 +157,8 @@ def single_page(root: Path, singlehtml_dir: Path) -> Path:
     (``_static/``, ``_images/``) relative to the output's root, so they only
     resolve from ``index.html``: the page is copied over the redirect.
     """
-    toc_root = yaml.safe_load((root / "_toc.yml").read_text())["root"]
-    book_page = singlehtml_dir / f"{Path(toc_root).with_suffix('').as_posix()}.html"
+    toc_root = reading_order(root / "_toc.yml")[0]
+    book_page = singlehtml_dir / f"{toc_root}.html"
     if not book_page.is_file():
         raise PdfBuildError(f"the single-page HTML build wrote no {book_page}")
     index_html = singlehtml_dir / "index.html"
