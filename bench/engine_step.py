@@ -129,8 +129,9 @@ def main() -> None:
         sc = tinker_offline.ServiceClient(**options) if options else service_client
         return sc.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result()
 
-    kl_data = [emotion_task.build_datum(t, ex["target"], label_ids) for t, ex in zip(prompts, examples)]
-    ce_data = [emotion_task.build_cross_entropy_datum(t, ex["target"], label_ids) for t, ex in zip(prompts, examples)]
+    kl_data = [emotion_task.build_datum(types.ModelInput.from_ints(t), emotion_task.target_vector(ex["target"]), label_ids)
+               for t, ex in zip(prompts, examples)]
+    ce_data = [emotion_task.server_datum(d) for d in kl_data]  # the same datums: the target is their weights
     server_side = tinker_offline.ServiceClient(custom_loss_server_side=True)
     handle = server_side.create_custom_loss(emotion_task.set_kl, {"logprobs": 2, "target_distribution": 2}).result()
 

@@ -52,7 +52,12 @@ ANSWER_PREFIX = LABEL_INFO["answer_prefix"]
 
 
 def target_vector(target):
-    """A target dict as a float32 [K] vector in LABELS order; omitted labels are 0."""
+    """A target dict (label -> probability) as a float32 [K] vector in LABELS order; labels
+    left out are 0. Raises ValueError for a label not in LABELS (a typo would otherwise
+    drop its probability silently)."""
+    unknown = sorted(set(target) - set(LABELS))
+    if unknown:
+        raise ValueError(f"target names {unknown}, which are not labels; the labels are {LABELS}")
     return np.array([target.get(word, 0.0) for word in LABELS], dtype=np.float32)
 
 
@@ -120,76 +125,20 @@ def label_ids_for_ending(tokenizer, prompt_tail, leading_space):
 
 
 # -------------------------------------------------------------------------- datums
-def build_datum(prompt_tokens, target, label_ids):
-    """A datum for a custom loss: target_tokens [T, K] (the label ids on every row; only row
-    T-1 is read), zero weights [T, K], and the target on row T-1 of target_distribution [T, K]."""
-    T, K = len(prompt_tokens), len(label_ids)
-    # The target rides on row T-1 of a [T, K] array: only the custom loss reads it, and
-    # [T, K] is a shape (rank 2) that a loss handle can declare.
-    target_distribution = np.zeros((T, K), dtype=np.float32)
-    target_distribution[T - 1] = target_vector(target)
-    return types.Datum(
-        model_input=types.ModelInput.from_ints(prompt_tokens),
-        loss_fn_inputs={
-            "target_tokens": np.tile(np.array(label_ids, dtype=np.int64), (T, 1)),  # [T, K]
-            "weights": np.zeros((T, K), dtype=np.float32),
-            "target_distribution": target_distribution,  # [T, K], the target on row T-1
-        },
-    )
-
-
-def build_cross_entropy_datum(prompt_tokens, target, label_ids):
-    """A datum for the built-in cross_entropy: the target probabilities as weights on row T-1."""
-    T, K = len(prompt_tokens), len(label_ids)
-    weights = np.zeros((T, K), dtype=np.float32)
-    weights[T - 1] = target_vector(target)  # the target probabilities, on the scored row only
-    return types.Datum(
-        model_input=types.ModelInput.from_ints(prompt_tokens),
-        loss_fn_inputs={
-            "target_tokens": np.tile(np.array(label_ids, dtype=np.int64), (T, 1)),  # [T, K]
-            "weights": weights,
-        },
-    )
-
-
-def build_scored_datum(model_input, target_distribution, label_ids, scored_row=None):
-    """A datum that asks for the K label ids at one row (by default the last, T - 1).
-
-    T is model_input.length, which counts every chunk (image chunks included). The weights
-    are 1 on the scored row and 0 elsewhere: they mark the row, and no other row is scored.
-    """
-    T, K = model_input.length, len(label_ids)
+def build_datum(model_input, target, label_ids, scored_row=None):
+    """[T, K] target_tokens with the label ids on row T-1 (or scored_row), target p as weights, p again."""
+    T, K = model_input.length, len(label_ids)  # T counts image positions too
     row = T - 1 if scored_row is None else scored_row
-    target_tokens = np.zeros((T, K), dtype=np.int64)
-    target_tokens[row] = label_ids
-    weights = np.zeros((T, K), dtype=np.float32)
-    weights[row] = 1.0
-    return types.Datum(
-        model_input=model_input,
-        loss_fn_inputs={
-            "target_tokens": target_tokens,
-            "weights": weights,
-            "target_distribution": np.asarray(target_distribution, dtype=np.float32),
-        },
-    )
-
-
-def build_sparse_datum(model_input, target, label_ids):
-    """One datum for both routes, as 2-D torch tensors that are zero outside row T-1 (Datum
-    stores them in CSR form): the label ids, the target as weights, the target again."""
-    T, K = model_input.length, len(label_ids)
-    target_tokens = torch.zeros((T, K), dtype=torch.int64)
-    target_tokens[T - 1] = torch.tensor(label_ids)  # row T-1 scores the token after the prompt
-    on_scored_row = torch.zeros((T, K), dtype=torch.float32)
-    on_scored_row[T - 1] = torch.from_numpy(target_vector(target))
-    return types.Datum(
-        model_input=model_input,
-        loss_fn_inputs={
-            "target_tokens": target_tokens,  # CSR, by Datum itself
-            "weights": on_scored_row,  # CSR, by Datum itself
-            "target_distribution": types.TensorData.from_torch_sparse(on_scored_row),
-        },
-    )
+    p = torch.tensor(np.asarray(target, dtype=np.float32))
+    if p.shape != (K,) or bool((p < 0).any()) or abs(float(p.sum()) - 1) > 1e-3:
+        raise ValueError(f"target must be {K} probabilities summing to 1 (fix the data, or divide by the sum), got {tuple(p.shape)} summing to {float(p.sum()):.4f}")
+    target_tokens = torch.zeros((T, K), dtype=torch.int64)  # 2-D torch tensors: sent as CSR
+    target_tokens[row] = torch.tensor(label_ids)  # row t scores the token after input t
+    weights = torch.zeros((T, K))  # cross_entropy reads p here; a custom loss uses only the shape
+    weights[row] = p
+    return types.Datum(model_input=model_input, loss_fn_inputs={
+        "target_tokens": target_tokens, "weights": weights,
+        "target_distribution": types.TensorData.from_torch_sparse(weights)})  # read by your loss
 
 
 def server_datum(datum):
@@ -209,14 +158,12 @@ def scored_row_of(datum):
 
 # -------------------------------------------------------------------------- losses
 def kl_over_labels(data, logprobs_list):
-    """Sum over datums of KL(p || q), q = the K logprobs of row T-1 renormalized; p is row
-    T-1 of the datum's target_distribution. A callable for forward_backward_custom."""
+    """Sum over datums of KL(p || q): q renormalizes row T-1's K logprobs, p is that row of target_distribution."""
     total = torch.zeros(())
     for datum, logprobs in zip(data, logprobs_list):  # logprobs: [T, K], never [T, vocab_size]
-        row = logprobs[-1]                             # row T-1: the token after the prompt
-        log_q = row - torch.logsumexp(row, dim=-1)     # renormalize over the K labels
+        log_q = logprobs[-1] - torch.logsumexp(logprobs[-1], dim=-1)  # row T-1, renormalized
         p = datum.loss_fn_inputs["target_distribution"].to_torch()[-1]
-        total = total + (torch.xlogy(p, p) - p * log_q).sum()
+        total = total + (torch.xlogy(p, p) - p * log_q).sum()  # xlogy: 0 log 0 = 0
     return total, {"kl:sum": float(total.detach())}
 
 
@@ -232,8 +179,9 @@ def kl_over_set(data, logprobs_list):
     """Sum over datums of KL(p || q); q renormalizes the K logprobs at the datum's scored row."""
     total = torch.zeros(())
     for datum, logprobs in zip(data, logprobs_list):
-        p = datum.loss_fn_inputs["target_distribution"].to_torch()
-        row = logprobs[scored_row_of(datum)]  # [K]
+        scored_row = scored_row_of(datum)
+        p = datum.loss_fn_inputs["target_distribution"].to_torch()[scored_row]
+        row = logprobs[scored_row]  # [K]
         log_q = row - torch.logsumexp(row, dim=-1)
         total = total + torch.sum(torch.xlogy(p, p) - p * log_q)
     return total, {"kl:sum": float(total.detach())}

@@ -31,10 +31,11 @@ HELDOUT = [
 
 
 def task_datum(tokenizer, example: dict) -> types.Datum:
-    """The book's custom-loss datum for one example: [T, K] label ids and zero weights,
-    the target on row T-1 of a [T, K] target_distribution."""
+    """The book's datum for one example (emotion_task.build_datum): [T, K] label ids on row
+    T-1, the target as weights there and again as target_distribution."""
     tokens = emotion_task.build_prompt_tokens(tokenizer, example["text"])
-    return emotion_task.build_datum(tokens, example["target"], emotion_task.label_token_ids(tokenizer))
+    target = emotion_task.target_vector(example["target"])
+    return emotion_task.build_datum(types.ModelInput.from_ints(tokens), target, emotion_task.label_token_ids(tokenizer))
 
 
 def new_client(service_client=None, rank: int = 8, seed: int = 0):

@@ -100,8 +100,8 @@ def test_every_canonical_function_is_taught_somewhere():
 
 def test_the_comparison_sees_a_changed_body_and_ignores_comments():
     source = ast.get_source_segment(CANONICAL_PATH.read_text(), CANONICAL["build_datum"])
-    reformatted = source.replace("(T, 1)),  # [T, K]", "(T, 1)),").replace("[T - 1] = target", "[T-1] = target")
-    changed = source.replace("target_distribution[T - 1] =", "target_distribution[T - 2] =")
+    reformatted = source.replace("  # T counts image positions too", "").replace("row = T - 1 if", "row = T-1 if")
+    changed = source.replace("row = T - 1 if", "row = T - 2 if")
     assert changed != source and reformatted != source
     assert same_code(CANONICAL["build_datum"], top_level_functions(reformatted)["build_datum"])
     assert not same_code(CANONICAL["build_datum"], top_level_functions(changed)["build_datum"])
