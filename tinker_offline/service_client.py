@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, Mapping
 
 from tinker import types
@@ -11,7 +12,7 @@ from tinker.lib.public_interfaces.custom_loss import LossHandle, PerDatumLossFn,
 from tinker.lib.public_interfaces.service_client import ServiceClient as _SdkServiceClient
 from typing_extensions import deprecated
 
-from . import model_store
+from . import checkpoints, model_store
 from .futures import ClientFuture, client_future, run_now
 from .lora import DEFAULT_MAX_TOKENS_PER_BATCH, AdapterSnapshot, LocalModel, lora_target_modules
 from .sampling_client import NO_STABILITY_INFO, SamplingClient
@@ -41,6 +42,8 @@ class ServiceClient:
       that runs on the client in two passes, as a callable does; when True, the handle gets a
       ``loss_id`` and runs in one forward/backward pass. The SDK reads that switch from the
       server; offline you set it here.
+    - `state_dir` (offline only): where `TrainingClient.save_state` writes training states
+      (default: `states/` in the model cache, `TINKER_OFFLINE_CACHE`)
 
     Any other keyword is a TypeError (the SDK warns about unknown ones and ignores them).
     """
@@ -56,6 +59,7 @@ class ServiceClient:
         default_headers_overrides: Mapping[str, str] | None = None,
         max_tokens_per_batch: int = DEFAULT_MAX_TOKENS_PER_BATCH,
         custom_loss_server_side: bool = False,
+        state_dir: str | Path | None = None,
     ):
         connection = {"base_url": base_url, "api_key": api_key, "default_headers_overrides": default_headers_overrides}
         given = sorted(name for name, value in connection.items() if value is not None)
@@ -68,6 +72,7 @@ class ServiceClient:
         self.max_tokens_per_batch = max_tokens_per_batch
         self.custom_loss_server_side = custom_loss_server_side
         self._sampler_weights: dict[str, AdapterSnapshot] = {}
+        self.state_root = Path(state_dir) if state_dir is not None else model_store.cache_root() / "states"
 
     def get_server_capabilities(self) -> types.GetServerCapabilitiesResponse:
         """The models this engine serves (`supported_models[i]["model_name"]`)."""
@@ -121,6 +126,66 @@ class ServiceClient:
     async def create_lora_training_client_async(self, base_model: str, *args: Any, **kwargs: Any) -> TrainingClient:
         """The deprecated async form of `create_lora_training_client`, with its arguments."""
         return self.create_lora_training_client(base_model, *args, **kwargs).result()
+
+    def create_training_client_from_state(
+        self,
+        path: str,
+        base_model: str | None = None,
+        user_metadata: dict[str, str] | None = None,
+        weights_access_token: str | None = None,
+        optimizer: types.OptimizerConfig | None = None,
+    ) -> ClientFuture:
+        """A future of a new `TrainingClient` with the LoRA weights saved at `path`; Adam
+        starts afresh.
+
+        Args:
+        - `path`: a path from `TrainingClient.save_state` (`tinker://<run id>/weights/<name>`)
+        - `base_model`: if given, the state must have been saved from this model
+        - `optimizer`: None or `types.AdamOptimizerConfig()` (AdamW is the only optimizer offline)
+        - `user_metadata`, `weights_access_token`: no effect offline
+
+        Returns:
+        - a future of the `TrainingClient`. A missing path, a file that is not a state, or
+          another base model fail at `.result()` with `tinker.RequestFailedError` naming the path.
+        """
+        if optimizer is not None:
+            reject_unimplemented("optimizer", optimizer, types.AdamOptimizerConfig(),
+                                 "AdamW is the only optimizer offline; leave optimizer unset")
+        return client_future(lambda: self._client_from_state(path, base_model, with_optimizer=False), "TrainingClient")
+
+    def create_training_client_from_state_with_optimizer(
+        self,
+        path: str,
+        base_model: str | None = None,
+        user_metadata: dict[str, str] | None = None,
+        weights_access_token: str | None = None,
+    ) -> ClientFuture:
+        """As `create_training_client_from_state`, with the Adam state saved at `path` too, so
+        that training goes on as if it had not stopped."""
+        return client_future(lambda: self._client_from_state(path, base_model, with_optimizer=True), "TrainingClient")
+
+    def _client_from_state(self, path: str, base_model: str | None, with_optimizer: bool) -> TrainingClient:
+        state = checkpoints.read(self.state_root, path, base_model=base_model)
+        # The adapters' initial values are overwritten by the state; seed 0 leaves torch's
+        # global random state alone.
+        model = LocalModel.fresh(state.base_model, state.rank, 0, list(state.targets), self.max_tokens_per_batch)
+        client = TrainingClient(self, model)
+        client._import_state(state, with_optimizer, path)
+        return client
+
+    @deprecated(_SdkServiceClient.create_training_client_from_state_async.__deprecated__, category=FutureWarning)
+    async def create_training_client_from_state_async(self, path: str, *args: Any, **kwargs: Any) -> TrainingClient:
+        """The deprecated async form of `create_training_client_from_state`, with its arguments."""
+        return self.create_training_client_from_state(path, *args, **kwargs).result()
+
+    @deprecated(
+        _SdkServiceClient.create_training_client_from_state_with_optimizer_async.__deprecated__, category=FutureWarning
+    )
+    async def create_training_client_from_state_with_optimizer_async(
+        self, path: str, *args: Any, **kwargs: Any
+    ) -> TrainingClient:
+        """The deprecated async form of `create_training_client_from_state_with_optimizer`."""
+        return self.create_training_client_from_state_with_optimizer(path, *args, **kwargs).result()
 
     def create_sampling_client(
         self,

@@ -25,6 +25,7 @@ would change what Tinker computes and that the engine does not implement raise
 from __future__ import annotations
 
 import math
+import uuid
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -36,8 +37,8 @@ from tinker.lib.public_interfaces.training_client import TrainingClient as _SdkT
 from tinker.lib.public_interfaces.training_client import _check_loss_type_input
 from typing_extensions import deprecated
 
-from . import model_store
-from .futures import ClientFuture, as_sdk_error, client_future, run_now
+from . import checkpoints, model_store
+from .futures import ClientFuture, ServerRejection, as_sdk_error, client_future, run_now
 from .lora import LocalModel
 from .sampling_client import NO_STABILITY_INFO, SamplingClient
 from .validation import (
@@ -86,6 +87,8 @@ class TrainingClient:
         self.base_model = model.base_model
         self._model = model
         self._optimizer: torch.optim.AdamW | None = None
+        # The training run this client's states are saved under: tinker://<run id>/weights/<name>.
+        self.run_id = f"offline-run-{uuid.uuid4().hex[:12]}"
         # The error that poisoned this client (the SDK's TrainingClient._request_error).
         self._request_error: BaseException | None = None
 
@@ -370,6 +373,97 @@ class TrainingClient:
             self._in_turn(lambda: SamplingClient.from_snapshot(self._model.snapshot())), "SamplingClient"
         )
 
+    # ---------------------------------------------------------------- training state
+    def save_state(
+        self, name: str, ttl_seconds: int | None = None, overwrite: bool = False,
+        user_metadata: dict[str, str] | None = None,
+    ) -> APIFuture[types.SaveWeightsResponse]:
+        """Save the LoRA weights, the Adam state and the base model's name under `name`.
+
+        Args:
+        - `name`: the last segment of the returned path (no '/')
+        - `overwrite`: replace a state already saved under this name (offline, saving over
+          one without it is refused)
+        - `ttl_seconds`, `user_metadata`: no effect offline (the SDK files them on the server)
+
+        Returns:
+        - `APIFuture` of `SaveWeightsResponse` whose `path` is `tinker://<run id>/weights/<name>`,
+          which `ServiceClient.create_training_client_from_state[_with_optimizer]` loads. The
+          file is written atomically: an interrupted save leaves the previous one readable.
+        """
+        checkpoints.check_name(name)
+        path = checkpoints.tinker_path(self.run_id, name)
+
+        def save() -> types.SaveWeightsResponse:
+            checkpoints.write(self.service_client.state_root, path, self._export_state(), overwrite)
+            return types.SaveWeightsResponse(path=path)
+
+        return self._run(save, types.SaveWeightsResponse)
+
+    @deprecated(_SdkTrainingClient.load_state.__deprecated__, category=FutureWarning)
+    def load_state(self, path: str, weights_access_token: str | None = None) -> APIFuture[types.LoadWeightsResponse]:
+        """Load the weights saved at `path` into this client; Adam starts afresh (deprecated
+        in the SDK: use `ServiceClient.create_training_client_from_state`)."""
+        return self._run(lambda: self._load(path, with_optimizer=False), types.LoadWeightsResponse)
+
+    @deprecated(_SdkTrainingClient.load_state_with_optimizer.__deprecated__, category=FutureWarning)
+    def load_state_with_optimizer(
+        self, path: str, weights_access_token: str | None = None
+    ) -> APIFuture[types.LoadWeightsResponse]:
+        """Load the weights and the Adam state saved at `path` into this client (deprecated in
+        the SDK: use `ServiceClient.create_training_client_from_state_with_optimizer`)."""
+        return self._run(lambda: self._load(path, with_optimizer=True), types.LoadWeightsResponse)
+
+    def _load(self, path: str, with_optimizer: bool) -> types.LoadWeightsResponse:
+        state = checkpoints.read(self.service_client.state_root, path, base_model=self.base_model)
+        self._import_state(state, with_optimizer, path)
+        return types.LoadWeightsResponse(path=path)
+
+    def _parameter_names(self) -> list[str]:
+        """The trainable parameters' names, in the order of ``self._model.trainable``."""
+        return [name for name, p in self._model.peft_model.named_parameters() if p.requires_grad]
+
+    def _export_state(self) -> checkpoints.TrainingState:
+        names = self._parameter_names()
+        optimizer = None
+        if self._optimizer is not None:
+            saved = self._optimizer.state_dict()
+            optimizer = {
+                "state": {names[i]: {k: v.detach().cpu().clone() if torch.is_tensor(v) else v for k, v in s.items()}
+                          for i, s in saved["state"].items()},
+                "param_groups": saved["param_groups"],
+            }
+        return checkpoints.TrainingState(
+            base_model=self.base_model,
+            rank=self._model.rank,
+            targets=self._model.targets,
+            adapter={name: p.detach().cpu().clone() for name, p in zip(names, self._model.trainable)},
+            optimizer=optimizer,
+        )
+
+    def _import_state(self, state: checkpoints.TrainingState, with_optimizer: bool, path: str) -> None:
+        """Set the weights (and, `with_optimizer`, the Adam state) from a saved state; the
+        accumulated gradients are dropped. Nothing changes when the state does not fit."""
+        names = self._parameter_names()
+        if (state.rank, tuple(state.targets)) != (self._model.rank, self._model.targets) or set(state.adapter) != set(names):
+            raise ServerRejection(
+                f"the state at {path!r} has LoRA rank {state.rank} on {list(state.targets)}; this client has rank "
+                f"{self._model.rank} on {list(self._model.targets)}: create a client from the state instead"
+            )
+        with torch.no_grad():
+            for name, p in zip(names, self._model.trainable):
+                p.copy_(state.adapter[name].to(p.device))
+                p.grad = None
+        self._optimizer = None
+        if with_optimizer and state.optimizer is not None:
+            groups = state.optimizer["param_groups"]
+            self._optimizer = torch.optim.AdamW(self._model.trainable, lr=groups[0]["lr"])
+            index = {name: i for i, name in enumerate(names)}
+            self._optimizer.load_state_dict({
+                "state": {index[name]: s for name, s in state.optimizer["state"].items()},
+                "param_groups": groups,
+            })
+
     # ------------------------------------------------- the SDK's deprecated async twins
     @deprecated(_SdkTrainingClient.forward_async.__deprecated__, category=FutureWarning)
     async def forward_async(self, data, loss_fn, loss_fn_config=None) -> APIFuture[types.ForwardBackwardOutput]:
@@ -405,6 +499,23 @@ class TrainingClient:
         kind: types.SamplingClientKind = "snapshot",
     ) -> SamplingClient:
         return self.save_weights_and_get_sampling_client(name, retry_config, record_stability_info, kind).result()
+
+    @deprecated(_SdkTrainingClient.save_state_async.__deprecated__, category=FutureWarning)
+    async def save_state_async(
+        self, name: str, ttl_seconds: int | None = None, overwrite: bool = False,
+        user_metadata: dict[str, str] | None = None,
+    ) -> APIFuture[types.SaveWeightsResponse]:
+        return self.save_state(name, ttl_seconds, overwrite, user_metadata)
+
+    @deprecated(_SdkTrainingClient.load_state_async.__deprecated__, category=FutureWarning)
+    async def load_state_async(self, path: str, weights_access_token: str | None = None) -> APIFuture[types.LoadWeightsResponse]:
+        return self._run(lambda: self._load(path, with_optimizer=False), types.LoadWeightsResponse)
+
+    @deprecated(_SdkTrainingClient.load_state_with_optimizer_async.__deprecated__, category=FutureWarning)
+    async def load_state_with_optimizer_async(
+        self, path: str, weights_access_token: str | None = None
+    ) -> APIFuture[types.LoadWeightsResponse]:
+        return self._run(lambda: self._load(path, with_optimizer=True), types.LoadWeightsResponse)
 
     # ------------------------------------------------------- inspection (not in the SDK)
     def lora_state(self) -> dict[str, torch.Tensor]:
