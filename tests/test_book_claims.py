@@ -581,33 +581,82 @@ _I703_ROW_POINTERS = Claim(
     <= v["i703_tensor_bytes"]
     <= csr_pair_bytes(v["i703_T"], LABEL_COUNT, LABEL_COUNT),
 )
-_I703_STEP = falls("i703_kl_before", "i703_kl_after_one_step",
-                   "'the KL had fallen from {before} to {after} after the first step'")
+_I703_STEP = falls("i703_kl_before", "i703_kl_after",
+                   "'one step lowered the KL ... from {before} to {after}'")
+#: The handle's KL before its step is the KL that forward measured after the fix's step.
+_I703_SAME_LOSS = Claim(
+    "'Its KL before this second step, {K}, is the KL that forward measured after the fix's step'",
+    lambda v: abs(v["i703_handle_kl_before"] - v["i703_kl_after"]) <= 1e-4,
+)
+#: The base model's mass on each form of the labels after the page's own ending.
+_I703_FORMS = Claim(
+    "'After Emotion: the base model puts {S} of its probability on the spaced ids and {B} on the bare "
+    "ones, so this page trains the spaced form' (probabilities, S > B)",
+    lambda v: 0 <= v["i703_bare_mass_after_prefix"] < v["i703_spaced_mass_after_prefix"] <= 1,
+)
+
 
 I703 = {
     "i703_T": _I703_T & _I703_ROW_POINTERS,
     "i703_text_tokens": _I703_T,
     "i703_image_positions": _I703_T,
+    "i703_kl_before": _I703_STEP,
+    "i703_kl_after": _I703_STEP & _I703_SAME_LOSS,
     "i703_bare_problems": count(
         "i703_bare_problems",
-        "'the bare ending fails {N} of them' (at least one; at most one per label plus the shared-token check)",
+        "'the bare ending fails {N} of the checks' (at least one; at most one per label plus the shared-token check)",
         1,
         LABEL_COUNT + 1,
     ),
+    "i703_spaced_mass_after_prefix": _I703_FORMS,
+    "i703_bare_mass_after_prefix": _I703_FORMS,
     "i703_request_bytes": _I703_REQUEST,
     "i703_dense_request_bytes": _I703_REQUEST,
     "i703_image_bytes": _I703_REQUEST,
     "i703_tensor_bytes": _I703_REQUEST & _I703_ROW_POINTERS,
     "i703_row_pointer_bytes": _I703_ROW_POINTERS,
-    "i703_callable_seconds": timing("i703_callable_seconds", "'On this CPU the step took X s'"),
-    "i703_handle_seconds": timing("i703_handle_seconds", "'the handle ran {mode} (X s)'"),
+    "i703_handle_seconds": timing("i703_handle_seconds", "'one step ... took X s'; 'the handle ran {mode}, in X s'"),
     "i703_handle_mode": Claim(
-        "'This build's engine behaves like a server with the SDK's default configuration, so the handle "
+        "'This page's offline service behaves like Tinker with the SDK's default configuration ... The handle "
         "ran {mode}' (on this machine, two passes)",
         lambda v: v.text("i703_handle_mode") == "on this machine, two passes",
     ),
-    "i703_kl_before": _I703_STEP,
-    "i703_kl_after_one_step": _I703_STEP,
+    "i703_handle_kl_before": _I703_SAME_LOSS,
+}
+
+
+# --------------------------------------------------------------------------- #
+# The questions next to #703
+# --------------------------------------------------------------------------- #
+_Q_HARD = Claim(
+    "'The hard label raised the answer's probability from {before} to {after}' (probabilities, after > before)",
+    lambda v: 0 <= v["q_hard_p_before"] < v["q_hard_p_after"] <= 1,
+)
+_Q_SOFT = falls("q_soft_kl_before", "q_soft_kl_after", "'The soft target's step lowered that KL from {before} to {after}'")
+_Q_TOPK = Claim(
+    "'its mass on the teacher's top K went from {before} to {after}' (probabilities, after > before); "
+    "'the KL over the K tokens rose to {KL}' (a KL above the start's, which is ~0)",
+    lambda v: 0 < v["q_topk_mass_before"] < v["q_topk_mass_after"] <= 1 and v["q_topk_kl_after"] > FLOAT32_ROUNDING,
+)
+_Q_RECOVERY = Claim(
+    "'The client recovered with its optimizer took the same third step as its twin: their KLs differ by "
+    "{R}'; 'Without the optimizer ... (a difference of {F})' (R at rounding, F larger)",
+    lambda v: 0 <= v["q_recovered_gap"] <= 1e-6 < v["q_fresh_adam_gap"],
+)
+
+QUESTIONS = {
+    "q_hard_p_before": _Q_HARD,
+    "q_hard_p_after": _Q_HARD,
+    "q_hard_kl_after": Claim("'so the KL to the soft target went to X' (a KL)", lambda v: is_kl(v["q_hard_kl_after"])),
+    "q_soft_kl_before": _Q_SOFT,
+    "q_soft_kl_after": _Q_SOFT,
+    "q_topk_mass_before": _Q_TOPK,
+    "q_topk_mass_after": _Q_TOPK,
+    "q_topk_kl_after": _Q_TOPK,
+    "q_recovered_gap": _Q_RECOVERY,
+    "q_fresh_adam_gap": _Q_RECOVERY,
+    "q_old_style_gap": rounding("q_old_style_gap", "'The two losses agree (a difference of X)'"),
+    "q_backend_checks_passed": count("q_backend_checks_passed", "'This build's backend passed {N} of the 3 checks'", 3, 3),
 }
 
 
@@ -619,6 +668,7 @@ CLAIMS: dict[str, dict[str, Claim]] = {
     "notebooks/04_three_routes": CH4,
     "notebooks/05_real_data": CH5,
     "book/issue-703": I703,
+    "book/questions": QUESTIONS,
 }
 
 

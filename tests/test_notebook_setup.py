@@ -52,6 +52,16 @@ def test_there_are_executable_pages():
 
 
 @pytest.mark.parametrize("docname", sorted(PAGES))
+def test_every_executable_page_is_a_notebook(docname):
+    """The launch buttons (Colab, Binder) and the download button open the page's source,
+    and Colab opens only .ipynb files: an executable page kept as MyST text could not be
+    launched."""
+    assert PAGES[docname].suffix == ".ipynb", (
+        f"{docname} has code cells but its source is {PAGES[docname].name}: keep executable pages as notebooks"
+    )
+
+
+@pytest.mark.parametrize("docname", sorted(PAGES))
 def test_first_code_cell_is_the_setup_cell_collapsed(docname):
     code = [c for c in page_cells(PAGES[docname]) if c.kind == "code"]
     assert code[0].source.rstrip("\n") == SETUP_CELL.rstrip("\n"), (

@@ -578,8 +578,15 @@ _MYST_LABEL = re.compile(r"^\((?P<name>[^()\s]+)\)=\s*$", re.MULTILINE)
 
 
 def myst_labels(html_dir: Path, docname: str) -> list[str]:
-    """The labels declared in a MyST page's source, as the build published it (``_sources``)."""
-    return _MYST_LABEL.findall((html_dir / "_sources" / f"{docname}.md").read_text(encoding="utf-8"))
+    """The labels declared in a page's source (a MyST file, or a notebook's markdown cells), as
+    the build published it (``_sources``)."""
+    sources = html_dir / "_sources"
+    markdown = sources / f"{docname}.md"
+    if markdown.is_file():
+        return _MYST_LABEL.findall(markdown.read_text(encoding="utf-8"))
+    notebook = json.loads((sources / f"{docname}.ipynb").read_text(encoding="utf-8"))
+    return [label for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+            for label in _MYST_LABEL.findall("".join(cell["source"]))]
 
 
 #: In the page: its links to its own fragments, and for each fragment asked about,
