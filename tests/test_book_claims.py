@@ -632,6 +632,10 @@ _Q_HARD = Claim(
     "'The hard label raised the answer's probability from {before} to {after}' (probabilities, after > before)",
     lambda v: 0 <= v["q_hard_p_before"] < v["q_hard_p_after"] <= 1,
 )
+_Q_SFT = Claim(
+    "'the answer word's probability at the label slot rises with it, from {before} to {after}'",
+    lambda v: 0 <= v["q_hard_p_before"] < v["q_sft_p_after"] <= 1,
+)
 _Q_SOFT = falls("q_soft_kl_before", "q_soft_kl_after", "'The soft target's step lowered that KL from {before} to {after}'")
 _Q_TOPK = Claim(
     "'its mass on the teacher's top K went from {before} to {after}' (probabilities, after > before); "
@@ -645,7 +649,8 @@ _Q_RECOVERY = Claim(
 )
 
 QUESTIONS = {
-    "q_hard_p_before": _Q_HARD,
+    "q_hard_p_before": _Q_HARD & _Q_SFT,
+    "q_sft_p_after": _Q_SFT,
     "q_hard_p_after": _Q_HARD,
     "q_hard_kl_after": Claim("'so the KL to the soft target went to X' (a KL)", lambda v: is_kl(v["q_hard_kl_after"])),
     "q_soft_kl_before": _Q_SOFT,
