@@ -51,14 +51,14 @@ SYSTEM_PROMPT = LABEL_INFO["system_prompt"]
 ANSWER_PREFIX = LABEL_INFO["answer_prefix"]
 
 
-def target_vector(target):
-    """A target dict (label -> probability) as a float32 [K] vector in LABELS order; labels
-    left out are 0. Raises ValueError for a label not in LABELS (a typo would otherwise
+def target_vector(target, labels=LABELS):
+    """A target dict (label -> probability) as a float32 [K] vector in `labels` order; labels
+    left out are 0. Raises ValueError for a label not in `labels` (a typo would otherwise
     drop its probability silently)."""
-    unknown = sorted(set(target) - set(LABELS))
+    unknown = sorted(set(target) - set(labels))
     if unknown:
-        raise ValueError(f"target names {unknown}, which are not labels; the labels are {LABELS}")
-    return np.array([target.get(word, 0.0) for word in LABELS], dtype=np.float32)
+        raise ValueError(f"target names {unknown}, which are not labels; the labels are {labels}")
+    return np.array([target.get(word, 0.0) for word in labels], dtype=np.float32)
 
 
 # ----------------------------------------------------------------- prompt and labels
@@ -107,11 +107,11 @@ def check_label_tokens(tokenizer, prompt_tokens, words, separator=" "):
     return [first_ids[word] for word in words]
 
 
-def label_ids_for_ending(tokenizer, prompt_tail, leading_space):
+def label_ids_for_ending(tokenizer, prompt_tail, leading_space, labels=LABELS):
     """One token id per label after `prompt_tail` (the last text chunk), and what rules any out."""
     ids, problems = [], []
     tail_text = tokenizer.decode(prompt_tail)
-    for word in LABELS:
+    for word in labels:
         piece = " " + word if leading_space else word
         word_ids = tokenizer.encode(piece, add_special_tokens=False)
         ids.append(word_ids[0])

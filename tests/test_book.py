@@ -28,6 +28,7 @@ TRAIN_DOC = "notebooks/03_train"
 ROUTES_DOC = "notebooks/04_three_routes"
 ISSUE_703_DOC = "book/issue-703"
 QUESTIONS_DOC = "book/questions"
+RECIPE_DOC = "book/train-on-your-data"
 
 
 # --------------------------------------------------------------------------- #
@@ -228,6 +229,7 @@ GLUE_PREFIXES = {
     "notebooks/05_real_data": "ch5_",
     ISSUE_703_DOC: "i703_",
     QUESTIONS_DOC: "q_",
+    RECIPE_DOC: "r_",
 }
 _GLUE_CALL = re.compile(r"""\bglue\(\s*f?["']([^"']+)["']""")
 _GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")

@@ -665,6 +665,33 @@ QUESTIONS = {
 }
 
 
+# --------------------------------------------------------------------------- #
+# Train on your data (the recipe)
+# --------------------------------------------------------------------------- #
+_R_LONG = Claim(
+    "'Each prompt is about {T} positions, {I} of them the photo's' (about 3,000 positions, like #703's; "
+    "0 < image positions < T)",
+    lambda v: about(v["r_long_median_T"], 3000) and 0 < v["r_long_image_positions"] < v["r_long_median_T"],
+)
+_R_EVAL = falls("r_eval_kl_before", "r_eval_kl_after",
+                "'Six steps took the mean KL on the held-out situations from {before} to {after}'")
+
+RECIPE = {
+    "r_long_median_T": _R_LONG,
+    "r_long_image_positions": _R_LONG,
+    "r_long_batch_bytes": Claim(
+        "'A batch of four is {B} estimated bytes, one request under the SDK's default limits' "
+        "(0 < B <= 5,000,000, fwdbwd_max_chunk_bytes_count)",
+        lambda v: 0 < v["r_long_batch_bytes"] <= 5_000_000,
+    ),
+    "r_bad_status": count("r_bad_status", "'The run stopped with exit status {S} before anything was sent'", 2, 2),
+    "r_eval_kl_before": _R_EVAL,
+    "r_eval_kl_after": _R_EVAL,
+    "r_uniform_kl": Claim("'{U} for the uniform distribution' (a KL)", lambda v: is_kl(v["r_uniform_kl"])),
+    "r_prior_kl": Claim("'{P} for the mean of the training targets' (a KL)", lambda v: is_kl(v["r_prior_kl"])),
+    "r_seconds_per_step": timing("r_seconds_per_step", "'A step took {S} s on this book's CPU'"),
+}
+
 #: docname -> {glue name the prose quotes: what the prose says about it, and its check}
 CLAIMS: dict[str, dict[str, Claim]] = {
     "notebooks/01_target_shapes": CH1,
@@ -674,6 +701,7 @@ CLAIMS: dict[str, dict[str, Claim]] = {
     "notebooks/05_real_data": CH5,
     "book/issue-703": I703,
     "book/questions": QUESTIONS,
+    "book/train-on-your-data": RECIPE,
 }
 
 

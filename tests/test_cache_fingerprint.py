@@ -194,18 +194,20 @@ def test_stored_fingerprint_is_next_to_the_cache(valid_cache):
 
 
 def test_fingerprint_covers_the_documented_inputs():
-    """The local packages (from pyproject.toml), data/ and the environment files."""
+    """The local packages (from pyproject.toml), data/, the recipe's example files (the recipe
+    page trains on them) and the environment files."""
     patterns = {p for g in book_build.fingerprint_groups(REPO_ROOT) for p in g.patterns}
     assert {
         "tinker_offline/**/*.py",
         "data/**/*",
+        "token_distribution_recipe/example/**/*",
         "requirements.txt",
         "constraints.txt",
         "tinker_offline/requirements-model.txt",
         "pyproject.toml",
         "scripts/setup.sh",
     } <= patterns
-    assert patterns - {"data/**/*", *book_build.ENVIRONMENT_FILES} == {
+    assert patterns - {*book_build.DATA_GROUP.patterns, *book_build.ENVIRONMENT_FILES} == {
         f"{name}/**/*.py" for name in book_build.local_packages(REPO_ROOT)
     }
     for path in book_build.ENVIRONMENT_FILES:

@@ -69,8 +69,8 @@ ENVIRONMENT_FILES: tuple[str, ...] = (
     "scripts/setup.sh",
 )
 
-#: Data that notebooks read.
-DATA_GROUP = FingerprintGroup("data", ("data/**/*",))
+#: Data that notebooks read (the book's, and the example files the recipe page trains on).
+DATA_GROUP = FingerprintGroup("data", ("data/**/*", "token_distribution_recipe/example/**/*"))
 
 #: What jupyter-cache itself keys notebooks on (their code) and the book's
 #: configuration: not fingerprinted (the cache copes with them), but they change

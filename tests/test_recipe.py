@@ -1,0 +1,252 @@
+"""The recipe (token_distribution_recipe): its checks, its plan, training on each route,
+resuming, Ctrl-C and a failed step, offline.
+
+The runs are small (8 examples, batch 4, LoRA rank 8) so that the module takes about a
+minute; each run loads the model once.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from tinker import types
+
+import tinker_offline
+from token_distribution_recipe import checks, data, train
+from token_distribution_recipe.make_example import EXAMPLE_DIR
+from token_distribution_recipe.prompts import OfflinePrompts
+
+LABELS_FILE = EXAMPLE_DIR / "labels.json"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_examples(directory, records, name="examples.jsonl"):
+    """`records` as a JSONL file in `directory`, with the shipped images next to it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not (directory / "images").exists():
+        shutil.copytree(EXAMPLE_DIR / "images", directory / "images")
+    path = directory / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def shipped(name, count=None):
+    records = [json.loads(line) for line in (EXAMPLE_DIR / name).read_text().splitlines()]
+    return records[:count]
+
+
+def small_config(tmp_path, **settings):
+    train_file = write_examples(tmp_path / "data", shipped("train.jsonl", 8), "train.jsonl")
+    defaults = dict(train_file=str(train_file), eval_file=str(train_file), labels_file=str(LABELS_FILE),
+                    log_path=str(tmp_path / "run"), batch_size=4, num_epochs=1, lora_rank=8,
+                    learning_rate=1e-3, eval_every=0, save_every=0, progress="lines", backend="offline")
+    defaults.update(settings)
+    return train.Config(**defaults)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from tinker_offline.model_store import load_tokenizer
+
+    return load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
+
+
+def check(tokenizer, records, tmp_path, labels=None, builder=None, max_length=8192):
+    path = write_examples(tmp_path, records)
+    return checks.check_examples(data.read_examples(path), labels or data.read_labels(LABELS_FILE),
+                                 builder or OfflinePrompts(tokenizer), tokenizer, "Emotion:", " ", tmp_path, max_length)
+
+
+# --------------------------------------------------------------------------- checks
+def test_the_shipped_examples_pass_their_checks_and_are_what_make_example_writes(tokenizer, tmp_path):
+    checked = check(tokenizer, shipped("train.jsonl"), tmp_path)
+    assert len(checked) == 24 and len({tuple(c.label_ids) for c in checked}) == 1
+    with_images = [c for c in checked if any(isinstance(ch, types.ImageChunk) for ch in c.model_input.chunks)]
+    assert len(with_images) == 8
+    result = subprocess.run([sys.executable, "-m", "token_distribution_recipe.make_example", "--check"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_label_of_two_tokens_is_refused_naming_the_examples_and_the_fix(tokenizer, tmp_path):
+    labels = data.read_labels(LABELS_FILE) + ["bittersweetness"]
+    with pytest.raises(checks.ExampleCheckError) as caught:
+        check(tokenizer, shipped("train.jsonl", 2), tmp_path, labels=labels)
+    message = str(caught.value)
+    assert "2 of 2 examples fail" in message and "train-01" in message and "train-02" in message
+    assert "' bittersweetness' is" in message and "tokens" in message
+    assert "fix: pick a prefill and separator" in message
+
+
+def test_a_target_that_does_not_sum_to_one_is_refused_and_nothing_is_skipped(tokenizer, tmp_path):
+    records = shipped("train.jsonl", 3)
+    records[1]["target"] = {"joy": 0.5, "calm": 0.3}
+    records[2]["target"] = {"joy": 0.5, "happiness": 0.5}
+    with pytest.raises(checks.ExampleCheckError) as caught:
+        check(tokenizer, records, tmp_path)
+    problems = {p.example_id: p for p in caught.value.problems}
+    assert set(problems) == {"train-02", "train-03"}  # every failure reported; train-01 passes
+    assert "sums to 0.8000, not 1" in problems["train-02"].what and "divide" in problems["train-02"].fix
+    assert "['happiness']" in problems["train-03"].what
+    assert problems["train-02"].source.endswith("examples.jsonl:2")
+
+
+def test_an_image_without_expected_tokens_is_refused(tokenizer, tmp_path):
+    class WithoutCounts(OfflinePrompts):
+        def _image_chunk(self, image):
+            return types.ImageChunk(data=super()._image_chunk(image).data, format="jpeg")
+
+    with pytest.raises(checks.ExampleCheckError) as caught:
+        check(tokenizer, shipped("train.jsonl", 2), tmp_path, builder=WithoutCounts(tokenizer))
+    (problem,) = caught.value.problems  # train-01 has an image, train-02 none
+    assert problem.example_id == "train-01" and "no expected_tokens" in problem.what
+
+
+def test_a_missing_image_and_a_long_prompt_are_refused(tokenizer, tmp_path):
+    records = shipped("train.jsonl", 2)
+    records[0]["messages"][1]["content"][1]["image"] = "images/nowhere.png"
+    with pytest.raises(checks.ExampleCheckError) as caught:
+        check(tokenizer, records, tmp_path, max_length=40)
+    problems = {p.example_id: p for p in caught.value.problems}
+    assert "not found" in problems["train-01"].what and "nowhere.png" in problems["train-01"].what
+    assert "more than max_length = 40" in problems["train-02"].what
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("", "has no examples"),
+    ('{"id": "a", "messages": []}\n', "missing ['target']"),
+    ("not json\n", "not JSON"),
+    ('{"id": "a", "messages": [{"role": "user", "content": [{"type": "video"}]}], "target": {}}\n', '"type"'),
+])
+def test_a_file_that_is_not_examples_is_refused_with_its_line(tmp_path, content, expected):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(data.DataFileError, match="bad.jsonl") as caught:
+        data.read_examples(path)
+    assert expected in str(caught.value)
+
+
+# ---------------------------------------------------------------------- dry run, CLI
+def test_dry_run_prints_the_plan_and_sends_nothing(tmp_path, monkeypatch, capsys):
+    def refuse(*args, **kwargs):
+        raise AssertionError("a dry run created a service client")
+
+    monkeypatch.setattr(tinker_offline, "ServiceClient", refuse)
+    result = train.run(small_config(tmp_path, dry_run=True))
+    out = capsys.readouterr().out
+    assert result.status == "dry-run"
+    assert "T per example: min" in out and "2 steps per epoch" not in out and "2 per epoch (batch 4)" in out
+    assert "nothing was sent" in out and not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_the_command_line_exits_2_with_the_checks_message(tmp_path):
+    """Slow: a separate Python process loads torch and the tokenizer (about 10 s)."""
+    records = shipped("train.jsonl", 2)
+    records[0]["target"] = {"joy": 2.0}
+    path = write_examples(tmp_path, records)
+    result = subprocess.run([sys.executable, "-m", "token_distribution_recipe.train", f"train_file={path}",
+                             f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}", "--dry-run"],
+                            cwd=REPO, capture_output=True, text=True, env={**__import__("os").environ,
+                                                                           "TINKER_BOOK_BACKEND": "offline"})
+    assert result.returncode == 2
+    assert "1 of 2 examples fail their checks; nothing was sent" in result.stderr
+    assert "train-01" in result.stderr and "sums to 2.0000" in result.stderr
+
+
+# -------------------------------------------------------------------------- training
+def metrics(run_dir):
+    records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+
+
+@pytest.mark.slow
+def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
+    """Slow: trains 4 steps on 8 examples."""
+    result = train.run(small_config(tmp_path, num_epochs=2, eval_every=2, save_every=2))
+    evals = [r for r in metrics(result.log_path) if r["split"] == "eval"]
+    assert [r["step"] for r in evals] == [0, 2, 4]
+    assert evals[-1]["eval_kl"] < 0.8 * evals[0]["eval_kl"]
+    saved = [json.loads(line) for line in (result.log_path / "checkpoints.jsonl").read_text().splitlines()]
+    assert [(c["step"], c["reason"]) for c in saved] == [(2, "save_every"), (4, "final")]
+    for name in ("curves.png", "before_after.png", "config.json", "eval_predictions.jsonl"):
+        assert (result.log_path / name).stat().st_size > 0
+    with pytest.raises(train.RecipeError, match="holds a run already"):
+        train.run(small_config(tmp_path))
+
+
+@pytest.mark.slow
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
+    """Slow: three runs of 4 steps in all, and their comparison. The interruption is a real
+    SIGINT, raised while step 2 is being submitted; the first Ctrl-C lets the step in flight
+    finish and saves state."""
+    settings = dict(num_epochs=2, eval_every=1, save_every=3)
+    whole = train.run(small_config(tmp_path / "whole", **settings))
+
+    submit = train.submit_step
+
+    def interrupting_submit(client, data_, route, learning_rate, mass_weight):
+        if len(client.optimizer_state().get("state", {})) and not interrupting_submit.sent:
+            interrupting_submit.sent = True
+            signal.raise_signal(signal.SIGINT)
+        return submit(client, data_, route, learning_rate, mass_weight)
+
+    interrupting_submit.sent = False
+    monkeypatch.setattr(train, "submit_step", interrupting_submit)
+    first = train.run(small_config(tmp_path / "parts", **settings))
+    assert first.status == "interrupted" and first.steps_done == 2
+    assert "resume=True" in capsys.readouterr().out
+    monkeypatch.setattr(train, "submit_step", submit)
+    with pytest.raises(train.RecipeError, match="batch_size"):
+        train.run(small_config(tmp_path / "parts", resume=True, batch_size=2, **settings))
+    rest = train.run(small_config(tmp_path / "parts", resume=True, **settings))
+    assert rest.status == "finished" and rest.steps_done == whole.steps_done == 4
+    assert metrics(rest.log_path) == metrics(whole.log_path)
+    for name, tensor in whole.training_client.lora_state().items():
+        assert torch.equal(tensor, rest.training_client.lora_state()[name]), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", ["kl", "cross_entropy", "kl_mass"])
+def test_each_route_trains(tmp_path, route):
+    """Slow: one 2-step run per route."""
+    result = train.run(small_config(tmp_path, route=route, learning_rate=3e-3))
+    steps = [r for r in metrics(result.log_path) if r["split"] == "train"]
+    evals = [r for r in metrics(result.log_path) if r["split"] == "eval"]
+    assert len(steps) == 2 and evals[-1]["eval_kl"] < evals[0]["eval_kl"]
+    if route == "kl":
+        assert steps[0]["loss"] == pytest.approx(steps[0]["train_kl"], rel=1e-5)
+    else:  # both add -log(mass), which is positive
+        assert steps[0]["loss"] > steps[0]["train_kl"]
+
+
+@pytest.mark.slow
+def test_a_failed_step_says_how_to_resume_and_the_saved_state_resumes(tmp_path, monkeypatch):
+    """Slow: two runs. The loss fails on step 2, after a state was saved at step 1."""
+    from token_distribution_recipe import routes
+
+    real_kl = routes.kl_over_labels
+    calls = []
+
+    def failing_kl(data_, logprobs_list):
+        calls.append(any(logprobs.requires_grad for logprobs in logprobs_list))
+        if sum(calls) == 2:  # the second time it runs as the loss (not as a metric)
+            raise ValueError("a bug in the loss")
+        return real_kl(data_, logprobs_list)
+
+    monkeypatch.setattr(routes, "kl_over_labels", failing_kl)
+    with pytest.raises(train.StepFailed) as caught:
+        train.run(small_config(tmp_path, save_every=1))
+    message = str(caught.value)
+    assert "step 2 failed: ValueError: a bug in the loss" in message
+    assert "after 1 step(s), is tinker://" in message and "resume=True" in message
+    monkeypatch.setattr(routes, "kl_over_labels", real_kl)
+    resumed = train.run(small_config(tmp_path, save_every=1, resume=True))
+    assert resumed.status == "finished" and resumed.steps_done == 2

@@ -1,0 +1,103 @@
+"""The plan printed before training: the examples, the distribution of ``T``, the passes per
+step, the positions processed per epoch, and each batch's request size against the SDK's
+limits.
+
+Request sizes are the SDK's own estimate (tinker 0.38, ``lib/public_interfaces/
+training_client.py``: ``_estimate_datum_bytes_count_proto``, 4 bytes per token, an image's
+encoded bytes, each tensor's values plus 8 bytes per CSR index) and its own splitting of a
+batch into requests (``TrainingClient._chunked_requests_generator``) under the default
+limits of ``types.ClientConfigResponse`` (``fwdbwd_max_chunk_len`` datums and
+``fwdbwd_max_chunk_bytes_count`` bytes per request); a server may send other limits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from types import SimpleNamespace
+
+import numpy as np
+from tinker import types
+from tinker.lib.public_interfaces.training_client import TrainingClient as SdkTrainingClient
+from tinker.lib.public_interfaces.training_client import _estimate_datum_bytes_count_proto
+
+from emotion_task import server_datum
+
+#: Model passes per training step, by route: a callable custom loss runs a forward pass,
+#: then a cross_entropy forward-backward (TrainingClient.forward_backward_custom).
+PASSES_PER_STEP = {"kl": 2, "kl_mass": 2, "cross_entropy": 1}
+LIMITS = types.ClientConfigResponse()
+
+
+def sdk_requests(data):
+    """How the SDK splits `data` (as sent: ``server_datum``) into requests: a list of
+    (datums, estimated bytes)."""
+    holder = SimpleNamespace(holder=SimpleNamespace(_client_config=LIMITS))
+    return [(len(chunk.data), chunk.estimated_bytes_count)
+            for chunk in SdkTrainingClient._chunked_requests_generator(holder, [server_datum(d) for d in data])]
+
+
+def datum_bytes(datum):
+    """The SDK's estimate for `datum` as sent (target_tokens and weights only)."""
+    return _estimate_datum_bytes_count_proto(server_datum(datum))
+
+
+@dataclasses.dataclass
+class Plan:
+    train_count: int
+    eval_count: int
+    labels: list
+    lengths: np.ndarray
+    image_positions: np.ndarray
+    batch_size: int
+    steps_per_epoch: int
+    epochs: int
+    route: str
+    largest_batch_bytes: int
+    largest_batch_requests: int
+    largest_datum_bytes: int
+    eval_positions: int
+
+    @property
+    def total_steps(self):
+        return self.steps_per_epoch * self.epochs
+
+    @property
+    def passes(self):
+        return PASSES_PER_STEP[self.route]
+
+    def lines(self, prefill, eval_every):
+        lengths, images = self.lengths, self.image_positions
+        evals = 1 + (self.total_steps // eval_every if eval_every else 0) if self.eval_count else 0
+        with_images = int((images > 0).sum())
+        return [
+            f"examples: {self.train_count} to train on, {self.eval_count} to evaluate; "
+            f"{len(self.labels)} labels after {prefill!r}",
+            f"T per example: min {lengths.min():,}, median {int(np.median(lengths)):,}, max {lengths.max():,} "
+            f"positions; {with_images} example(s) with images ({images.max():,} image positions at most)",
+            f"steps: {self.steps_per_epoch} per epoch (batch {self.batch_size}) x {self.epochs} epoch(s) = "
+            f"{self.total_steps}; route {self.route}: {self.passes} model pass(es) per step",
+            f"positions processed per epoch: {int(lengths.sum()):,} x {self.passes} = {int(lengths.sum()) * self.passes:,}; "
+            + (f"each evaluation: {self.eval_positions:,} (one forward), {evals} evaluation(s)" if self.eval_count
+               else "no evaluation file"),
+            f"requests: the largest batch is {self.largest_batch_bytes:,} estimated bytes in "
+            f"{self.largest_batch_requests} request(s) (SDK limits: {LIMITS.fwdbwd_max_chunk_len} datums, "
+            f"{LIMITS.fwdbwd_max_chunk_bytes_count:,} bytes); the largest datum is {self.largest_datum_bytes:,} bytes",
+        ]
+
+
+def make_plan(train, evaluation, labels, batches, epochs, route):
+    """The plan for `train` and `evaluation` (CheckedExample lists) and one epoch's `batches`
+    (lists of indices into `train`)."""
+    lengths = np.array([c.length for c in train])
+    image_positions = np.array([sum(ch.length for ch in c.model_input.chunks if isinstance(ch, types.ImageChunk))
+                                for c in train])
+    sizes = [(sum(datum_bytes(train[i].datum) for i in batch), len(sdk_requests(train[i].datum for i in batch)))
+             for batch in batches]
+    largest_bytes, largest_requests = max(sizes)
+    return Plan(
+        train_count=len(train), eval_count=len(evaluation), labels=labels, lengths=lengths,
+        image_positions=image_positions, batch_size=max(len(b) for b in batches), steps_per_epoch=len(batches),
+        epochs=epochs, route=route, largest_batch_bytes=largest_bytes, largest_batch_requests=largest_requests,
+        largest_datum_bytes=max(datum_bytes(c.datum) for c in train),
+        eval_positions=sum(c.length for c in evaluation),
+    )

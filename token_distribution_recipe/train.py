@@ -1,0 +1,477 @@
+"""Train a model's distribution over a fixed set of label tokens, on your JSONL file.
+
+    python -m token_distribution_recipe.train train_file=my.jsonl labels_file=labels.json \\
+        eval_file=my_eval.jsonl log_path=runs/first --dry-run
+
+Settings are ``key=value`` (tinker-cookbook's ``chz`` style; ``--dry-run`` means
+``dry_run=True``); ``Config`` lists them. On Tinker when ``TINKER_API_KEY`` is set (or
+``backend=tinker``), else offline with ``tinker_offline``; apart from the service client,
+the tokenizer and the prompt builder (``prompts``), the code is the same.
+
+What a run writes to ``log_path``: ``metrics.jsonl`` (one line per step and per evaluation),
+``checkpoints.jsonl`` (each saved state's path and step), ``eval_predictions.jsonl`` (each
+evaluation's distribution per example), ``curves.png`` and ``before_after.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+import chz
+import numpy as np
+
+from emotion_task import evaluate_examples, kl_divergence, target_vector
+
+from . import plots
+from .checks import ExampleCheckError, check_examples
+from .data import DataFileError, read_examples, read_labels
+from .plan import make_plan
+from .prompts import prompt_builder
+from .routes import ROUTES, step_metrics, submit_step
+
+DEFAULT_MODELS = {"tinker": "Qwen/Qwen3-VL-30B-A3B-Instruct", "offline": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+
+
+@chz.chz
+class Config:
+    """Every setting of a run; ``python -m token_distribution_recipe.train --help`` lists them."""
+
+    train_file: str = chz.field(doc="JSONL, one example per line (data.FORMAT)")
+    labels_file: str = chz.field(doc="JSON list of the label words")
+    log_path: str = chz.field(doc="where metrics, checkpoints and plots go")
+    eval_file: str | None = chz.field(default=None, doc="JSONL in the same format, never trained on")
+    prefill: str = chz.field(default="Emotion:", doc="the text after the generation prompt that precedes the label")
+    label_separator: Literal[" ", ""] = chz.field(default=" ", doc="what comes between the prefill and each label word")
+    backend: Literal["auto", "tinker", "offline"] = chz.field(default="auto", doc="auto: tinker if TINKER_API_KEY is set")
+    model_name: str | None = chz.field(default=None, doc="default: Qwen/Qwen3-VL-30B-A3B-Instruct on Tinker, SmolLM2-135M-Instruct offline")
+    renderer_name: str = chz.field(default="qwen3_vl_instruct", doc="tinker-cookbook renderer (Tinker only)")
+    base_url: str | None = chz.field(default=None, doc="another Tinker endpoint")
+    lora_rank: int = chz.field(default=32, doc="LoRA rank")
+    learning_rate: float = chz.field(default=5e-4, doc="Adam's peak learning rate")
+    lr_schedule: Literal["constant", "linear", "cosine"] = chz.field(default="linear", doc="decay from the peak to 0 over the run")
+    batch_size: int = chz.field(default=8, doc="examples per step")
+    num_epochs: int = chz.field(default=3, doc="passes over the training file")
+    route: Literal["kl", "cross_entropy", "kl_mass"] = chz.field(default="kl", doc="kl: the KL callable; cross_entropy: the built-in loss, target as weights; kl_mass: KL - mass_weight * log(mass)")
+    mass_weight: float = chz.field(default=0.1, doc="route kl_mass only")
+    max_length: int = chz.field(default=8192, doc="refuse examples longer than this many positions")
+    eval_every: int = chz.field(default=5, doc="steps between evaluations (0: only before and after)")
+    save_every: int = chz.field(default=10, doc="steps between saved states (0: only at the end)")
+    seed: int = chz.field(default=0, doc="the LoRA initialization and the order of each epoch")
+    resume: bool = chz.field(default=False, doc="continue from log_path's last saved state")
+    dry_run: bool = chz.field(default=False, doc="check and plan, then stop; nothing is sent")
+    plot_examples: int = chz.field(default=3, doc="evaluation examples in before_after.png")
+    progress: Literal["auto", "bar", "lines"] = chz.field(default="auto", doc="auto: a bar on a terminal, else lines")
+
+
+class RecipeError(Exception):
+    """A run that stops with a message for the user (exit status 2; 1 for a failed step)."""
+
+
+class StepFailed(RecipeError):
+    pass
+
+
+@dataclasses.dataclass
+class RunResult:
+    status: str  # "dry-run", "finished" or "interrupted"
+    steps_done: int
+    log_path: Path
+    training_client: object = None
+    checkpoint: dict | None = None
+
+
+# --------------------------------------------------------------------------- set-up
+def _backend(config):
+    if config.backend != "auto":
+        return config.backend
+    return "tinker" if os.environ.get("TINKER_API_KEY") else "offline"
+
+
+def _check_settings(config):
+    positive = {"batch_size": config.batch_size, "num_epochs": config.num_epochs, "lora_rank": config.lora_rank,
+                "max_length": config.max_length}
+    wrong = [f"{name}={value}" for name, value in positive.items() if value < 1]
+    wrong += [f"{name}={value}" for name, value in (("eval_every", config.eval_every), ("save_every", config.save_every))
+              if value < 0]
+    if not config.learning_rate > 0:
+        wrong.append(f"learning_rate={config.learning_rate}")
+    if wrong:
+        raise RecipeError(f"settings out of range: {', '.join(wrong)}; counts must be >= 1 "
+                          "(eval_every and save_every >= 0) and learning_rate > 0")
+
+
+def _tokenizer(backend, model_name):
+    if backend == "tinker":
+        from tinker_cookbook.tokenizer_utils import get_tokenizer
+
+        return get_tokenizer(model_name)
+    from tinker_offline.model_store import load_tokenizer
+
+    return load_tokenizer(model_name)
+
+
+def _service_client(backend, config, log_path):
+    if backend == "tinker":
+        import tinker
+
+        return tinker.ServiceClient(base_url=config.base_url) if config.base_url else tinker.ServiceClient()
+    import tinker_offline
+
+    return tinker_offline.ServiceClient(state_dir=log_path / "offline_states")  # saved states stay with the run
+
+
+def epoch_batches(count, batch_size, seed, epoch):
+    """One epoch's batches: a permutation fixed by (seed, epoch), cut into batch_size pieces."""
+    order = np.random.default_rng([seed, epoch]).permutation(count).tolist()
+    return [order[i:i + batch_size] for i in range(0, count, batch_size)]
+
+
+def learning_rate_at(config, step, total_steps):
+    fraction = step / total_steps
+    factor = {"constant": 1.0, "linear": 1 - fraction, "cosine": 0.5 * (1 + math.cos(math.pi * fraction))}
+    return config.learning_rate * factor[config.lr_schedule]
+
+
+# ------------------------------------------------------------------------ log files
+def _read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def _append_jsonl(path, record):
+    with path.open("a") as file:
+        file.write(json.dumps(record) + "\n")
+
+
+def _keep_until(path, keep):
+    """Rewrite a JSONL log with only the records `keep` accepts (what a resumed run redoes goes)."""
+    if path.exists():
+        path.write_text("".join(json.dumps(r) + "\n" for r in _read_jsonl(path) if keep(r)))
+
+
+def resume_command(config):
+    """The command that continues this run from its last saved state."""
+    fields = chz.chz_fields(config)
+    settings = [f"{name}={getattr(config, name)!s}" for name, field in fields.items()
+                if name not in ("resume", "dry_run") and getattr(config, name) != field._default]
+    return "python -m token_distribution_recipe.train " + " ".join(settings) + " resume=True"
+
+
+# ------------------------------------------------------------------------ evaluation
+class Evaluator:
+    """Evaluation with `forward`: KL, mass on the labels, top-label agreement, and the two
+    baselines (uniform, and the mean of the training targets), as chapter 3 measures them."""
+
+    def __init__(self, checked, train_checked, labels):
+        self.checked = checked
+        self.targets = np.array([target_vector(c.example.target, labels) for c in checked])
+        prior = np.mean([target_vector(c.example.target, labels) for c in train_checked], axis=0)
+        uniform = np.full(len(labels), 1 / len(labels))
+        self.uniform_kl = float(np.mean([kl_divergence(p, uniform) for p in self.targets]))
+        self.prior_kl = float(np.mean([kl_divergence(p, prior) for p in self.targets]))
+
+    def __call__(self, training_client, step):
+        measured = evaluate_examples(training_client, [c.datum for c in self.checked])
+        agree = measured["q"].argmax(axis=1) == self.targets.argmax(axis=1)
+        record = {"step": step, "split": "eval", "eval_kl": float(measured["kl"].mean()),
+                  "eval_mass": float(measured["mass"].mean()), "eval_top_agreement": float(agree.mean()),
+                  "uniform_kl": self.uniform_kl, "prior_kl": self.prior_kl}
+        predictions = {"step": step, "q": {c.example.id: q.round(6).tolist() for c, q in zip(self.checked, measured["q"])}}
+        return record, predictions
+
+
+# ----------------------------------------------------------------------- Ctrl-C
+class StopRequest:
+    """The first Ctrl-C asks the loop to stop after the step in flight and save; a second
+    one stops at once, without saving."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nCtrl-C: stopping after the step in flight and saving state (Ctrl-C again quits without saving)",
+              flush=True)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+# ------------------------------------------------------------------------- progress
+class Progress:
+    """A tqdm bar with the loss on a terminal; one line per step otherwise (logs, notebooks)."""
+
+    def __init__(self, mode, total, initial):
+        self.total = total
+        self.bar = None
+        if mode == "bar" or (mode == "auto" and sys.stderr.isatty()):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True)
+
+    def step(self, record):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{record['loss']:.4f}", kl=f"{record['train_kl']:.4f}")
+        else:
+            print(f"step {record['step'] + 1:>4}/{self.total}  epoch {record['epoch'] + 1}  "
+                  f"lr {record['learning_rate']:.2e}  loss {record['loss']:.4f}  KL {record['train_kl']:.4f}  "
+                  f"mass {record['train_mass']:.3f}  {record['seconds']:.1f} s", flush=True)
+
+    def note(self, text):
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _eval_line(record):
+    return (f"eval after {record['step']} step(s): KL {record['eval_kl']:.4f} (uniform {record['uniform_kl']:.4f}, "
+            f"training prior {record['prior_kl']:.4f}), mass {record['eval_mass']:.3f}, "
+            f"top label agrees {record['eval_top_agreement']:.0%}")
+
+
+# ------------------------------------------------------------------------------ run
+SETTINGS_THAT_MAY_CHANGE_ON_RESUME = ("resume", "dry_run", "progress", "plot_examples", "base_url")
+
+
+def _check_resume_settings(config, saved_path):
+    saved = json.loads(saved_path.read_text())
+    now = {name: getattr(config, name) for name in chz.chz_fields(config)}
+    changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in now.items()
+               if name not in SETTINGS_THAT_MAY_CHANGE_ON_RESUME and saved.get(name) != value]
+    if changed:
+        raise RecipeError(f"resume=True needs the settings the run started with ({saved_path}); changed: "
+                          + ", ".join(changed))
+
+
+def check_and_plan(config):
+    """Read and check both files and make the plan; sends nothing. Returns what `run` needs."""
+    _check_settings(config)
+    backend = _backend(config)
+    model_name = config.model_name or DEFAULT_MODELS[backend]
+    labels = read_labels(config.labels_file)
+    files = [(config.train_file, read_examples(config.train_file))]
+    if config.eval_file:
+        files.append((config.eval_file, read_examples(config.eval_file)))
+    tokenizer = _tokenizer(backend, model_name)
+    builder = prompt_builder(backend, model_name, config.renderer_name, tokenizer)
+    checked, problems = [], []
+    for path, examples in files:  # every file checked before any failure is reported
+        try:
+            checked.append(check_examples(examples, labels, builder, tokenizer, config.prefill,
+                                          config.label_separator, Path(path).parent, config.max_length))
+        except ExampleCheckError as error:
+            problems += error.problems
+    if problems:
+        raise ExampleCheckError(problems, sum(len(examples) for _, examples in files))
+    train, evaluation = checked[0], (checked[1] if len(checked) > 1 else [])
+    batches = [epoch_batches(len(train), config.batch_size, config.seed, e) for e in range(config.num_epochs)]
+    plan = make_plan(train, evaluation, labels, batches[0], config.num_epochs, config.route)
+    return backend, model_name, labels, train, evaluation, batches, plan
+
+
+def run(config):
+    """Check, plan, and (unless dry_run) train; see the module's docstring."""
+    log_path = Path(config.log_path)
+    metrics_path, checkpoints_path = log_path / "metrics.jsonl", log_path / "checkpoints.jsonl"
+    predictions_path, config_path = log_path / "eval_predictions.jsonl", log_path / "config.json"
+    checkpoints = _read_jsonl(checkpoints_path)
+    if config.resume and not checkpoints:
+        raise RecipeError(f"resume=True, but {checkpoints_path} lists no saved state; start without resume=True")
+    if config.resume:
+        _check_resume_settings(config, config_path)
+    elif not config.dry_run and (metrics_path.exists() or checkpoints):
+        raise RecipeError(f"{log_path} holds a run already; continue it with resume=True, or choose another log_path")
+
+    backend, model_name, labels, train, evaluation, batches, plan = check_and_plan(config)
+    print(f"backend: {backend}; model: {model_name}; renderer: "
+          f"{config.renderer_name if backend == 'tinker' else 'chat template by hand (offline)'}")
+    print("\n".join(plan.lines(config.prefill, config.eval_every)), flush=True)
+    if config.dry_run:
+        print("dry run: checked and planned; nothing was sent")
+        return RunResult("dry-run", 0, log_path)
+
+    log_path.mkdir(parents=True, exist_ok=True)
+    service_client = _service_client(backend, config, log_path)
+    if config.resume:
+        last_checkpoint = checkpoints[-1]
+        start = last_checkpoint["step"]
+        training_client = service_client.create_training_client_from_state_with_optimizer(last_checkpoint["path"]).result()
+        # What the interrupted run logged after its last saved state is redone, so it goes.
+        _keep_until(metrics_path, lambda r: r["step"] < start if r["split"] == "train" else r["step"] <= start)
+        _keep_until(predictions_path, lambda r: r["step"] <= start)
+        print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
+    else:
+        last_checkpoint, start = None, 0
+        config_path.write_text(json.dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
+        training_client = service_client.create_lora_training_client(
+            base_model=model_name, rank=config.lora_rank, seed=config.seed).result()
+    return _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint)
+
+
+def _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint):
+    log_path = Path(config.log_path)
+    metrics_path, checkpoints_path = log_path / "metrics.jsonl", log_path / "checkpoints.jsonl"
+    predictions_path = log_path / "eval_predictions.jsonl"
+    total = plan.total_steps
+    schedule = [(epoch, batch) for epoch, epoch_batches_ in enumerate(batches) for batch in epoch_batches_]
+    evaluator = Evaluator(evaluation, train, labels) if evaluation else None
+    progress = Progress(config.progress, total, start)
+
+    def evaluate(step):
+        record, predictions = evaluator(training_client, step)
+        _append_jsonl(metrics_path, record)
+        _append_jsonl(predictions_path, predictions)
+        progress.note(_eval_line(record))
+
+    def save(step, reason):
+        path = training_client.save_state(f"step-{step:06d}").result().path
+        record = {"step": step, "path": path, "reason": reason}
+        _append_jsonl(checkpoints_path, record)
+        progress.note(f"saved state after {step} step(s): {path}")
+        return record
+
+    def finish(submitted):
+        """Wait for a submitted step and log it; returns the number of steps done."""
+        step, epoch, data, learning_rate, submit_seconds, forward_backward, optim = submitted
+        working_on[0] = step
+        waited_from = time.perf_counter()
+        output = forward_backward.result()
+        optim.result()
+        # A step's time: its submission (offline the engine computes there) plus the wait for it.
+        seconds = submit_seconds + time.perf_counter() - waited_from
+        record = {"step": step, "split": "train", "epoch": epoch, "learning_rate": learning_rate,
+                  **step_metrics(data, output), "examples": len(data), "seconds": seconds}
+        _append_jsonl(metrics_path, record)
+        progress.step(record)
+        return step + 1
+
+    done, pending, working_on = start, None, [start]  # working_on: the step a failure belongs to
+    try:
+        with StopRequest() as stop:
+            if evaluator is not None and start == 0:
+                evaluate(0)
+            for step in range(start, total):
+                if stop.requested:
+                    break
+                epoch, batch = schedule[step]
+                data = [train[i].datum for i in batch]
+                learning_rate = learning_rate_at(config, step, total)
+                # The next step is submitted before the current one is waited on.
+                working_on[0] = step
+                submitted_from = time.perf_counter()
+                futures = submit_step(training_client, data, config.route, learning_rate, config.mass_weight)
+                submitted = (step, epoch, data, learning_rate, time.perf_counter() - submitted_from, *futures)
+                if pending is not None:
+                    done = finish(pending)
+                pending = submitted
+                at_eval = evaluator is not None and config.eval_every and (step + 1) % config.eval_every == 0
+                at_save = config.save_every and (step + 1) % config.save_every == 0
+                if at_eval or at_save or step + 1 == total or stop.requested:
+                    done, pending = finish(pending), None
+                    if at_eval and done < total:
+                        evaluate(done)
+                    if at_save and done < total:
+                        last_checkpoint = save(done, "save_every")
+            if pending is not None:  # stopped between a submission and its wait
+                done, pending = finish(pending), None
+            if stop.requested and done < total:
+                last_checkpoint = save(done, "interrupt")
+                progress.close()
+                print(f"stopped after {done} of {total} steps; resume with:\n  {resume_command(config)}")
+                return RunResult("interrupted", done, log_path, training_client, last_checkpoint)
+    except Exception as error:  # noqa: BLE001 - every failure gets the same way back
+        progress.close()
+        if last_checkpoint is None:
+            way_back = "No state was saved before it (save_every sets how often); run the command again."
+        else:
+            way_back = (f"The last saved state, after {last_checkpoint['step']} step(s), is {last_checkpoint['path']}; "
+                        f"continue from it with:\n  {resume_command(config)}")
+        raise StepFailed(
+            f"step {working_on[0] + 1} failed: {type(error).__name__}: {error}\n"
+            "A failure inside forward_backward_custom poisons the TrainingClient, so this run stops here. "
+            + way_back) from error
+    finally:
+        progress.close()
+
+    if evaluator is not None:
+        evaluate(done)
+    last_checkpoint = save(done, "final")
+    _write_plots(log_path, labels, evaluation, config.plot_examples)
+    _print_summary(log_path, total)
+    return RunResult("finished", done, log_path, training_client, last_checkpoint)
+
+
+def _write_plots(log_path, labels, evaluation, count):
+    records = _read_jsonl(log_path / "metrics.jsonl")
+    train_records = [r for r in records if r["split"] == "train"]
+    eval_records = [r for r in records if r["split"] == "eval"]
+    plots.plot_curves(train_records, eval_records, log_path / "curves.png")
+    predictions = _read_jsonl(log_path / "eval_predictions.jsonl")
+    if len(predictions) >= 2 and count:
+        shown = evaluation[:count]
+        ids = [c.example.id for c in shown]
+        plots.plot_before_after(labels, ids, [target_vector(c.example.target, labels) for c in shown],
+                                [predictions[0]["q"][i] for i in ids], [predictions[-1]["q"][i] for i in ids],
+                                log_path / "before_after.png")
+
+
+def _print_summary(log_path, total):
+    records = _read_jsonl(log_path / "metrics.jsonl")
+    train_records = [r for r in records if r["split"] == "train"]
+    eval_records = [r for r in records if r["split"] == "eval"]
+    seconds = np.mean([r["seconds"] for r in train_records])
+    print(f"done: {total} steps, {seconds:.1f} s per step; training batch KL {train_records[0]['train_kl']:.4f} "
+          f"(step 1) -> {train_records[-1]['train_kl']:.4f} (step {total})")
+    if eval_records:
+        first, last = eval_records[0], eval_records[-1]
+        print(f"evaluation KL {first['eval_kl']:.4f} -> {last['eval_kl']:.4f} (uniform {last['uniform_kl']:.4f}, "
+              f"training prior {last['prior_kl']:.4f}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
+              f"top label agrees {first['eval_top_agreement']:.0%} -> {last['eval_top_agreement']:.0%}")
+    print(f"wrote {log_path / 'metrics.jsonl'}, {log_path / 'curves.png'}"
+          + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = ["dry_run=True" if arg == "--dry-run" else arg for arg in argv]
+    config = chz.entrypoint(Config, argv=argv)
+    try:
+        result = run(config)
+    except StepFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except (RecipeError, DataFileError, ExampleCheckError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("stopped without saving; the states listed in checkpoints.jsonl are intact", file=sys.stderr)
+        sys.exit(130)
+    if result.status == "interrupted":
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
