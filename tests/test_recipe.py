@@ -182,35 +182,67 @@ def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
         train.run(small_config(tmp_path))
 
 
+#: Four steps, an evaluation after each, a saved state every two: the run the stopped and
+#: failed runs below must end up equal to.
+RESUMABLE = dict(num_epochs=2, eval_every=1, save_every=2)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    return train.run(small_config(tmp_path_factory.mktemp("whole"), **RESUMABLE))
+
+
 @pytest.mark.slow
-def test_resume_after_ctrl_c_equals_an_uninterrupted_run(tmp_path, monkeypatch, capsys):
-    """Slow: three runs of 4 steps in all, and their comparison. The interruption is a real
-    SIGINT, raised while step 2 is being submitted; the first Ctrl-C lets the step in flight
-    finish and saves state."""
-    settings = dict(num_epochs=2, eval_every=1, save_every=3)
-    whole = train.run(small_config(tmp_path / "whole", **settings))
+def test_resume_after_ctrl_c_equals_an_uninterrupted_run(uninterrupted, tmp_path, monkeypatch, capsys):
+    """Slow: two runs of 4 steps in all. The interruption is a real SIGINT, raised as step 3
+    is submitted; the step in flight finishes, state is saved after it, and the run resumes."""
+    submit, calls = train.submit_step, []
 
-    submit = train.submit_step
-
-    def interrupting_submit(client, data_, route, learning_rate, mass_weight):
-        if len(client.optimizer_state().get("state", {})) and not interrupting_submit.sent:
-            interrupting_submit.sent = True
+    def interrupting_submit(*args):
+        calls.append(1)
+        if len(calls) == 3:
             signal.raise_signal(signal.SIGINT)
-        return submit(client, data_, route, learning_rate, mass_weight)
+        return submit(*args)
 
-    interrupting_submit.sent = False
     monkeypatch.setattr(train, "submit_step", interrupting_submit)
-    first = train.run(small_config(tmp_path / "parts", **settings))
-    assert first.status == "interrupted" and first.steps_done == 2
-    assert "resume=True" in capsys.readouterr().out
+    first = train.run(small_config(tmp_path, **RESUMABLE))
+    assert first.status == "interrupted" and first.steps_done == 3
+    assert first.checkpoint["reason"] == "interrupt" and "resume=True" in capsys.readouterr().out
     monkeypatch.setattr(train, "submit_step", submit)
     with pytest.raises(train.RecipeError, match="batch_size"):
-        train.run(small_config(tmp_path / "parts", resume=True, batch_size=2, **settings))
-    rest = train.run(small_config(tmp_path / "parts", resume=True, **settings))
-    assert rest.status == "finished" and rest.steps_done == whole.steps_done == 4
-    assert metrics(rest.log_path) == metrics(whole.log_path)
-    for name, tensor in whole.training_client.lora_state().items():
+        train.run(small_config(tmp_path, resume=True, **{**RESUMABLE, "batch_size": 2}))
+    rest = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
+    assert rest.status == "finished" and rest.steps_done == uninterrupted.steps_done == 4
+    assert metrics(rest.log_path) == metrics(uninterrupted.log_path)
+    for name, tensor in uninterrupted.training_client.lora_state().items():
         assert torch.equal(tensor, rest.training_client.lora_state()[name]), name
+
+
+@pytest.mark.slow
+def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterrupted_one(
+        uninterrupted, tmp_path, monkeypatch):
+    """Slow: two runs. The loss fails on step 4; the last state is from step 2, so step 3 was
+    logged after it and must be redone, not kept twice."""
+    from token_distribution_recipe import routes
+
+    real_kl, calls = routes.kl_over_labels, []
+
+    def failing_kl(data_, logprobs_list):
+        calls.append(any(logprobs.requires_grad for logprobs in logprobs_list))
+        if sum(calls) == 4:  # the fourth time it runs as the loss (not as a metric)
+            raise ValueError("a bug in the loss")
+        return real_kl(data_, logprobs_list)
+
+    monkeypatch.setattr(routes, "kl_over_labels", failing_kl)
+    with pytest.raises(train.StepFailed) as caught:
+        train.run(small_config(tmp_path, **RESUMABLE))
+    message = str(caught.value)
+    assert "step 4 failed: ValueError: a bug in the loss" in message
+    assert "after 2 step(s), is tinker://" in message and "resume=True" in message
+    monkeypatch.setattr(routes, "kl_over_labels", real_kl)
+    resumed = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
+    assert resumed.status == "finished" and resumed.steps_done == 4
+    assert metrics(resumed.log_path) == metrics(uninterrupted.log_path)
 
 
 @pytest.mark.slow
@@ -225,28 +257,3 @@ def test_each_route_trains(tmp_path, route):
         assert steps[0]["loss"] == pytest.approx(steps[0]["train_kl"], rel=1e-5)
     else:  # both add -log(mass), which is positive
         assert steps[0]["loss"] > steps[0]["train_kl"]
-
-
-@pytest.mark.slow
-def test_a_failed_step_says_how_to_resume_and_the_saved_state_resumes(tmp_path, monkeypatch):
-    """Slow: two runs. The loss fails on step 2, after a state was saved at step 1."""
-    from token_distribution_recipe import routes
-
-    real_kl = routes.kl_over_labels
-    calls = []
-
-    def failing_kl(data_, logprobs_list):
-        calls.append(any(logprobs.requires_grad for logprobs in logprobs_list))
-        if sum(calls) == 2:  # the second time it runs as the loss (not as a metric)
-            raise ValueError("a bug in the loss")
-        return real_kl(data_, logprobs_list)
-
-    monkeypatch.setattr(routes, "kl_over_labels", failing_kl)
-    with pytest.raises(train.StepFailed) as caught:
-        train.run(small_config(tmp_path, save_every=1))
-    message = str(caught.value)
-    assert "step 2 failed: ValueError: a bug in the loss" in message
-    assert "after 1 step(s), is tinker://" in message and "resume=True" in message
-    monkeypatch.setattr(routes, "kl_over_labels", real_kl)
-    resumed = train.run(small_config(tmp_path, save_every=1, resume=True))
-    assert resumed.status == "finished" and resumed.steps_done == 2

@@ -389,16 +389,17 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
                 pending = submitted
                 at_eval = evaluator is not None and config.eval_every and (step + 1) % config.eval_every == 0
                 at_save = config.save_every and (step + 1) % config.save_every == 0
-                if at_eval or at_save or step + 1 == total or stop.requested:
+                if at_eval or at_save or step + 1 == total:
                     done, pending = finish(pending), None
                     if at_eval and done < total:
                         evaluate(done)
                     if at_save and done < total:
                         last_checkpoint = save(done, "save_every")
-            if pending is not None:  # stopped between a submission and its wait
+            if pending is not None:  # Ctrl-C: the step in flight finishes before the state is saved
                 done, pending = finish(pending), None
             if stop.requested and done < total:
-                last_checkpoint = save(done, "interrupt")
+                if last_checkpoint is None or last_checkpoint["step"] != done:
+                    last_checkpoint = save(done, "interrupt")
                 progress.close()
                 print(f"stopped after {done} of {total} steps; resume with:\n  {resume_command(config)}")
                 return RunResult("interrupted", done, log_path, training_client, last_checkpoint)
