@@ -182,9 +182,9 @@ def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
         train.run(small_config(tmp_path))
 
 
-#: Four steps, an evaluation after each, a saved state every two: the run the stopped and
-#: failed runs below must end up equal to.
-RESUMABLE = dict(num_epochs=2, eval_every=1, save_every=2)
+#: Four steps, an evaluation and a saved state every two: the run the stopped and failed
+#: runs below must end up equal to. Step 3 is in flight between two boundaries.
+RESUMABLE = dict(num_epochs=2, eval_every=2, save_every=2)
 
 
 @pytest.fixture(scope="module")
@@ -221,25 +221,29 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(uninterrupted, tmp_path
 @pytest.mark.slow
 def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterrupted_one(
         uninterrupted, tmp_path, monkeypatch):
-    """Slow: two runs. The loss fails on step 4; the last state is from step 2, so step 3 was
-    logged after it and must be redone, not kept twice."""
-    from token_distribution_recipe import routes
+    """Slow: two runs. The service fails step 4's request; the last state is from step 2, and
+    step 3 was logged after it, so the resumed run must redo step 3, not keep it twice."""
+    from tinker_offline.futures import request_failed
 
-    real_kl, calls = routes.kl_over_labels, []
+    class FailedRequest:
+        def result(self):
+            raise request_failed("the service failed this request", object)
 
-    def failing_kl(data_, logprobs_list):
-        calls.append(any(logprobs.requires_grad for logprobs in logprobs_list))
-        if sum(calls) == 4:  # the fourth time it runs as the loss (not as a metric)
-            raise ValueError("a bug in the loss")
-        return real_kl(data_, logprobs_list)
+    submit, calls = train.submit_step, []
 
-    monkeypatch.setattr(routes, "kl_over_labels", failing_kl)
+    def failing_submit(*args):
+        calls.append(1)
+        forward_backward, optim = submit(*args)
+        return (FailedRequest(), optim) if len(calls) == 4 else (forward_backward, optim)
+
+    monkeypatch.setattr(train, "submit_step", failing_submit)
     with pytest.raises(train.StepFailed) as caught:
         train.run(small_config(tmp_path, **RESUMABLE))
     message = str(caught.value)
-    assert "step 4 failed: ValueError: a bug in the loss" in message
+    assert "step 4 failed: RequestFailedError: Request failed: the service failed this request" in message
     assert "after 2 step(s), is tinker://" in message and "resume=True" in message
-    monkeypatch.setattr(routes, "kl_over_labels", real_kl)
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    monkeypatch.setattr(train, "submit_step", submit)
     resumed = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
     assert resumed.status == "finished" and resumed.steps_done == 4
     assert metrics(resumed.log_path) == metrics(uninterrupted.log_path)
