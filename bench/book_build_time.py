@@ -4,14 +4,18 @@
 
 Both builds go to one fresh temporary output directory (the developer's ./_build
 is not touched), with TINKER_BOOK_BACKEND=offline, using the same code as
-scripts/build_book.sh (tools/book_build.py). Targets: cold <= 480 s, warm <= 45 s.
-The last line is a one-line summary; the exit code is 1 if a build failed or a
-target was missed.
+scripts/build_book.sh (tools/book_build.py). Goals (issue "Build in six minutes"):
+cold <= 360 s and warm <= 20 s with 0 notebooks executed. It prints each page's execution
+time (from the build log's "Executed notebook in N seconds"), the PDF's time, and each total
+as a ratio to its goal. (The cold build here starts from an empty notebook cache; the model
+cache and the virtual environment are whatever this machine has.) The last line is a
+one-line summary; the exit code is 1 if a build failed or a goal was missed.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
@@ -21,7 +25,19 @@ from tools import book_build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-TARGETS = {"cold": 480.0, "warm": 45.0}
+TARGETS = {"cold": 360.0, "warm": 20.0}
+_EXECUTED = re.compile(r"^(?P<path>\S+\.ipynb): Executed notebook in (?P<seconds>[\d.]+) seconds")
+
+
+def page_seconds(log_path: Path, root: Path) -> dict[str, float]:
+    """Each executed page's execution time, from the build log."""
+    times = {}
+    for line in Path(log_path).read_text(errors="replace").splitlines():
+        match = _EXECUTED.match(line.strip())
+        if match:
+            path = Path(match["path"])
+            times[str(path.relative_to(root)) if path.is_relative_to(root) else str(path)] = float(match["seconds"])
+    return times
 
 
 def main(argv=None) -> int:
@@ -48,6 +64,12 @@ def main(argv=None) -> int:
                 f"ratio {ratio:.2f}  notebooks executed {r.executed}, from cache {r.cached}  {status}",
                 flush=True,
             )
+            for page, seconds in sorted(page_seconds(r.log_path, Path(args.root)).items(), key=lambda x: -x[1]):
+                print(f"[bench]     {page:<45} {seconds:7.1f} s  ({seconds / TARGETS['cold']:.2f} of the cold goal)")
+            if r.pdf_seconds is not None:
+                print(f"[bench]     {'PDF (singlehtml + print, or kept)':<45} {r.pdf_seconds:7.1f} s")
+            if kind == "warm" and r.executed:
+                print(f"[bench] warm build executed {r.executed} notebook(s); the goal is 0")
             if not r.ok:
                 print(r.log_tail(40))
                 ok = False
@@ -59,6 +81,7 @@ def main(argv=None) -> int:
             shutil.rmtree(out, ignore_errors=True)
 
     met = ok and all(rows[k].wall_seconds <= TARGETS[k] for k in rows) and len(rows) == 2
+    met = met and rows["warm"].executed == 0
     parts = [
         f"{k} {rows[k].wall_seconds:.1f}s/{TARGETS[k]:.0f}s ({rows[k].wall_seconds / TARGETS[k]:.2f}x, "
         f"{rows[k].executed} executed)"

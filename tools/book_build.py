@@ -472,12 +472,41 @@ def _write_site_extras(
     if not pdf:
         return markdown_seconds, None, 0
     start = time.perf_counter()
+    pdf_path = out / "_build" / "html" / site_pdf.PDF_FILENAME
+    stamp = out / "_build" / PDF_STAMP_FILENAME
+    digest = pdf_inputs_digest(root, out)
+    if pdf_path.is_file() and stamp.is_file() and stamp.read_text().strip() == digest:
+        log(f"[book] PDF: no page, output or style changed since {pdf_path.name} was printed; kept it")
+        return markdown_seconds, time.perf_counter() - start, 0
+    stamp.unlink(missing_ok=True)
     try:
         site_pdf.build_pdf(root, out, env, jupyter_book, log)
     except site_pdf.PdfBuildError as exc:
         log(f"[book] ERROR: no PDF: {exc}")
         return markdown_seconds, None, 1
+    stamp.write_text(digest + "\n")
     return markdown_seconds, time.perf_counter() - start, 0
+
+
+#: Next to the site: the digest of what the last printed book.pdf was made from.
+PDF_STAMP_FILENAME = "book.pdf.inputs.sha256"
+#: What the PDF is printed from, besides the pages' executed notebooks: the page sources,
+#: the book's configuration and style, and the code that renders and prints it.
+PDF_INPUT_PATTERNS = ("_config.yml", "_toc.yml", "_static/**/*", "notebooks/**/*.ipynb", "book/**/*",
+                      "tools/site_pdf.py", "tools/book_sphinx_fixes.py", "tools/pages.py")
+
+
+def pdf_inputs_digest(root: Path, out: Path) -> str:
+    """A digest of everything book.pdf is made from: the files of PDF_INPUT_PATTERNS and the
+    executed notebooks (with their outputs and glued values) in the build's jupyter_execute."""
+    root, execute_dir = Path(root), Path(out) / "_build" / EXECUTE_DIRNAME
+    files = {f"src/{p.relative_to(root)}": p for pattern in PDF_INPUT_PATTERNS for p in root.glob(pattern)
+             if p.is_file() and not p.name.endswith(".executed.ipynb") and "_build" not in p.parts}
+    files.update({f"exec/{p.relative_to(execute_dir)}": p for p in execute_dir.rglob("*") if p.is_file()})
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(files[name].read_bytes()).digest())
+    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- #
