@@ -348,6 +348,8 @@ def _tiny_book(root: Path) -> None:
 
 @pytest.mark.slow
 def test_real_build_reexecutes_only_when_inputs_change(tmp_path):
+    """Slow: it builds a one-page book with jupyter-book several times (a kernel start and a
+    Sphinx run each)."""
     root = tmp_path / "tiny"
     out = root / "out"
     _tiny_book(root)

@@ -1,4 +1,6 @@
-"""scripts/run_notebook.sh runs one notebook offline and writes NAME.executed.ipynb next to it."""
+"""scripts/run_notebook.sh runs one notebook offline and writes NAME.executed.ipynb next to it.
+
+Slow: the script checks the virtual environment (scripts/setup.sh) and starts a kernel."""
 
 from __future__ import annotations
 

