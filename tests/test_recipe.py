@@ -146,6 +146,14 @@ def test_dry_run_prints_the_plan_and_sends_nothing(tmp_path, monkeypatch, capsys
     assert "nothing was sent" in out and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("steps, eval_every, evaluations", [(6, 3, 3), (4, 3, 3), (3, 3, 2), (4, 0, 2), (4, 1, 5)])
+def test_the_plan_counts_the_evaluations_the_run_makes(tmp_path, capsys, steps, eval_every, evaluations):
+    """The run evaluates before training, after each eval_every-th step short of the last, and at the end."""
+    config = small_config(tmp_path, dry_run=True, batch_size=8, num_epochs=steps, eval_every=eval_every)
+    train.run(config)
+    assert f"{evaluations} evaluation(s)" in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_the_command_line_exits_2_with_the_checks_message(tmp_path):
     """Slow: a separate Python process loads torch and the tokenizer (about 10 s)."""

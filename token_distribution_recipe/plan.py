@@ -67,7 +67,8 @@ class Plan:
 
     def lines(self, prefill, eval_every):
         lengths, images = self.lengths, self.image_positions
-        evals = 1 + (self.total_steps // eval_every if eval_every else 0) if self.eval_count else 0
+        # before training, after every eval_every-th step short of the last, and at the end
+        evals = 2 + ((self.total_steps - 1) // eval_every if eval_every else 0)
         with_images = int((images > 0).sum())
         return [
             f"examples: {self.train_count} to train on, {self.eval_count} to evaluate; "
