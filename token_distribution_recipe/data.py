@@ -44,11 +44,6 @@ class Example:
     target: dict
     source: str  # "<file>:<line>", for messages
 
-    def image_refs(self):
-        """Every image reference in the messages, in order."""
-        return [part["image"] for message in self.messages if isinstance(message["content"], list)
-                for part in message["content"] if part["type"] == "image"]
-
 
 def _format_problem(message):
     """What is wrong with one message of a line; None when it is well formed."""

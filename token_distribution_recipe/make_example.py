@@ -25,10 +25,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from emotion_task import ANSWER_PREFIX, LABELS, SYSTEM_PROMPT, read_examples
+from emotion_task import LABELS, SYSTEM_PROMPT, read_examples
 
 EXAMPLE_DIR = Path(__file__).resolve().parent / "example"
-PREFILL = ANSWER_PREFIX  # the recipe's default prefill, "Emotion:"
 
 
 def example_photo(index, width=96, height=64):

@@ -18,8 +18,6 @@ from tinker import types
 
 from emotion_task import kl_over_labels, server_datum
 
-ROUTES = ("kl", "cross_entropy", "kl_mass")
-
 
 def kl_plus_mass(mass_weight):
     """The callable for route kl_mass: sum over datums of KL(p || q) - mass_weight * log m."""

@@ -36,7 +36,7 @@ from .checks import ExampleCheckError, check_examples
 from .data import DataFileError, read_examples, read_labels
 from .plan import make_plan
 from .prompts import prompt_builder
-from .routes import ROUTES, step_metrics, submit_step
+from .routes import step_metrics, submit_step
 
 DEFAULT_MODELS = {"tinker": "Qwen/Qwen3-VL-30B-A3B-Instruct", "offline": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
