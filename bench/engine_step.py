@@ -12,6 +12,8 @@ in one process, it times per step (median):
                  a service with custom_loss_server_side=True, as a server that runs uploaded
                  losses; with the SDK's default the handle runs the callable's two passes)
   callable, one datum per pass   the callable route without batching datums together
+  built-in, no prefix sharing    the built-in route with the engine's prefix sharing off: every
+                 prompt runs in full (the 8 prompts share their first 20 tokens)
 
 and prints each median, its ratio to the hand-written step, the peak RSS, and model load
 times (warm, in a fresh process; cold with --cold, which dequantizes into a temp cache).
@@ -36,7 +38,7 @@ from tinker import types
 
 import emotion_task
 import tinker_offline
-from tinker_offline import model_store
+from tinker_offline import lora, model_store
 from tinker_offline.lora import build_lora_model, lora_target_modules
 
 RANK = 16
@@ -78,6 +80,19 @@ def hand_written_step_fn(label_ids, prompts, targets):
         optimizer.zero_grad(set_to_none=True)
 
     return step
+
+
+def without_prefix_sharing(step):
+    """``step`` with the engine's prefix sharing out of reach (lora.MIN_SHARED_PREFIX)."""
+
+    def unshared():
+        saved, lora.MIN_SHARED_PREFIX = lora.MIN_SHARED_PREFIX, sys.maxsize
+        try:
+            step()
+        finally:
+            lora.MIN_SHARED_PREFIX = saved
+
+    return unshared
 
 
 def median_seconds(step, steps: int) -> float:
@@ -152,6 +167,9 @@ def main() -> None:
         "callable, one datum per pass": route(
             client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, emotion_task.kl_over_labels)
         ),
+        "built-in, no prefix sharing": without_prefix_sharing(
+            route(client(), lambda c: c.forward_backward(ce_data, "cross_entropy"))
+        ),
     }
     medians = {name: median_seconds(step, args.steps) for name, step in routes.items()}
     base = medians["hand-written"]
@@ -162,6 +180,9 @@ def main() -> None:
         print(f"{name:32s} {seconds:14.3f} {seconds / base:15.2f} {mark:>8s}")
     batching_gain = medians["callable, one datum per pass"] / medians["callable"]
     print(f"\nbatching datums (padding + mask) vs one datum per pass: {batching_gain:.2f}x faster")
+    sharing_gain = medians["built-in, no prefix sharing"] / medians["built-in"]
+    print(f"running the {lora.shared_prefix_length(prompts)}-token shared prefix once vs in every prompt: "
+          f"{sharing_gain:.2f}x faster (built-in)")
 
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
     warm = warm_load_seconds()

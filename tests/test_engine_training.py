@@ -7,7 +7,7 @@ from tinker import types
 import tinker_offline
 
 from emotion_task import evaluate, kl_over_labels, set_kl
-from engine_support import HELDOUT, TRAIN, assert_same_tensors, new_client, task_datum
+from engine_support import HELDOUT, TRAIN, assert_close_relative_to_scale, assert_same_tensors, new_client, task_datum
 
 ADAM = types.AdamParams(learning_rate=1e-3)
 
@@ -73,7 +73,10 @@ def test_gradients_accumulate_until_optim_step(service_client, data):
     split = client.accumulated_gradients()
     together = new_client(service_client)
     together.forward_backward_custom(data, kl_over_labels).result()
-    assert_same_tensors(split, together.accumulated_gradients(), atol=1e-6, rtol=1e-4)
+    # One request shares its prompts' prefix and two do not: float32 sums in another order,
+    # about 1e-5 of a tensor's scale. A call that dropped the earlier gradients lacks the
+    # first datum's whole share.
+    assert_close_relative_to_scale(split, together.accumulated_gradients(), rel=1e-3)
     client.optim_step(ADAM).result()
     assert all(g is None for g in client.accumulated_gradients().values())
 

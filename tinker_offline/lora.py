@@ -35,6 +35,10 @@ DEFAULT_MAX_TOKENS_PER_BATCH = 2048
 
 #: ``batch_loss(indices, logprobs)``: the loss of the data at ``indices`` (one micro-batch),
 #: given their logprobs; it must be a sum over those datums.
+#: The fewest shared leading tokens worth a pass of their own: below it the second decoder
+#: call costs more than it saves.
+MIN_SHARED_PREFIX = 8
+
 BatchLoss = Callable[[list[int], list[torch.Tensor]], torch.Tensor]
 
 
@@ -76,6 +80,19 @@ def unembedding_matrix(lm_head: torch.nn.Module) -> torch.Tensor:
         adapter = lm_head.active_adapters[0]
         return lm_head.base_layer.weight + lm_head.get_delta_weight(adapter)
     return lm_head.weight
+
+
+def shared_prefix_length(prompts: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens a batch's prompts share and ``LocalModel`` computes once: 0
+    for one prompt, or when they share fewer than ``MIN_SHARED_PREFIX`` tokens. Each prompt
+    keeps at least one token of its own."""
+    if len(prompts) < 2:
+        return 0
+    shared = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    for prompt in prompts[1:]:
+        shared = next((i for i in range(shared) if prompt[i] != first[i]), shared)
+    return shared if shared >= MIN_SHARED_PREFIX else 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,23 +159,50 @@ class LocalModel:
             batches.append(current)
         return batches
 
+    def hidden_states(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's last hidden states of every position of every prompt, as unique rows
+        ``[U, H]`` and the row each position reads (``[sum of lengths]``, prompt after prompt).
+
+        The longest prefix the prompts share (the system prompt and chat template, on the
+        book's data) is run once, and the rest of each prompt attends to its cached keys and
+        values. Gradients through the shared rows are the sums over the prompts that read
+        them, so they equal a pass over each prompt in full, up to float rounding.
+        """
+        lengths = [len(p) for p in prompts]
+        shared = shared_prefix_length(prompts)
+        cache, prefix_rows = None, torch.empty(0, self.decoder.config.hidden_size, device=self.device)
+        if shared:
+            prefix = torch.tensor(list(prompts[0][:shared]), device=self.device)[None]
+            out = self.decoder(input_ids=prefix, use_cache=True)
+            cache, prefix_rows = out.cache, out.last_hidden_state[0]
+            cache.batch_repeat_interleave(len(prompts))
+        rest = [n - shared for n in lengths]
+        longest = max(rest)
+        input_ids = torch.zeros(len(prompts), longest, dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, : rest[row]] = torch.tensor(list(prompt[shared:]))
+        # Right padding never changes a causal model's outputs at real positions; the mask
+        # is only needed (and only paid for) when lengths differ.
+        attention_mask = None
+        if min(rest) != longest:
+            attention_mask = (torch.arange(shared + longest)[None, :] < torch.tensor(lengths)[:, None]).long()
+            attention_mask = attention_mask.to(self.device)
+        hidden = self.decoder(
+            input_ids=input_ids.to(self.device), attention_mask=attention_mask, cache=cache,
+            position_ids=torch.arange(shared, shared + longest, device=self.device)[None],
+        ).last_hidden_state
+        rows = torch.cat([prefix_rows, *(hidden[row, :n] for row, n in enumerate(rest))])
+        starts = itertools.accumulate(rest, initial=shared)  # where each prompt's own rows begin
+        row_of = torch.cat([torch.cat([torch.arange(shared), torch.arange(start, start + n)])
+                            for start, n in zip(starts, rest)])
+        return rows, row_of.to(self.device)
+
     def logprobs(self, batch: Sequence[CheckedDatum]) -> list[torch.Tensor]:
         """Each datum's logprobs of its target_tokens, shaped like them ([T] or [T, K]), on
         the CPU (where losses read them) whatever the model's device; differentiable when grad
         mode is on."""
         lengths = [len(d.input_ids) for d in batch]
-        longest = max(lengths)
-        input_ids = torch.zeros(len(batch), longest, dtype=torch.long)
-        for row, datum in enumerate(batch):
-            input_ids[row, : lengths[row]] = torch.tensor(datum.input_ids)
-        # Right padding never changes a causal model's outputs at real positions; the mask
-        # is only needed (and only paid for) when lengths differ.
-        attention_mask = None
-        if min(lengths) != longest:
-            attention_mask = (torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]).long()
-        if attention_mask is not None:
-            attention_mask = attention_mask.to(self.device)
-        hidden = self.decoder(input_ids=input_ids.to(self.device), attention_mask=attention_mask).last_hidden_state
+        rows, row_of = self.hidden_states([d.input_ids for d in batch])
         # One gather over every datum's rows: with a LoRA'd lm_head each call's backward
         # builds a [vocab, hidden] gradient, so a call per datum would pay that per datum.
         ids_per_datum = [d.target_tokens.reshape(n, -1) for d, n in zip(batch, lengths)]
@@ -167,8 +211,7 @@ class LocalModel:
         starts = [0, *itertools.accumulate(lengths)]
         for ids, start in zip(ids_per_datum, starts):
             token_ids[start : start + ids.shape[0], : ids.shape[1]] = ids
-        rows = torch.cat([hidden[row, :n] for row, n in enumerate(lengths)])
-        logprobs = gathered_logprobs(rows, unembedding_matrix(self.lm_head), token_ids.to(self.device)).cpu()
+        logprobs = gathered_logprobs(rows, unembedding_matrix(self.lm_head), token_ids.to(self.device), row_of).cpu()
         return [
             logprobs[start : start + ids.shape[0], : ids.shape[1]].reshape(d.target_tokens.shape)
             for d, ids, start in zip(batch, ids_per_datum, starts)
