@@ -1,11 +1,14 @@
-"""A batch's shared prompt prefix is run once, and that changes no result.
+"""A batch's shared prompt prefix is run once, prompts of very different lengths run in
+separate passes, and neither changes any result.
 
 The book's prompts share their first 20 tokens (the system prompt and the chat template);
 ``lora.LocalModel.hidden_states`` runs those once per micro-batch and lets each prompt's own
-tokens attend to their cached keys and values. Each test is aimed at a bug a reviewer could
-plant: the prefix's gradient taken from one datum instead of summed over all of them, the
-rest of a prompt at the wrong positions, a padding mask that leaves out the prefix, a prompt
-with nothing of its own left, shared rows normalised or back-propagated once per reader.
+tokens attend to their cached keys and values, in groups of similar length
+(``lora.padding_groups``). Each test is aimed at a bug a reviewer could plant: the prefix's
+gradient taken from one datum instead of summed over all of them, the rest of a prompt at
+the wrong positions, a padding mask that leaves out the prefix, rows put back in the wrong
+order after grouping, a prompt with nothing of its own left, shared rows normalised or
+back-propagated once per reader.
 """
 
 from __future__ import annotations
@@ -58,6 +61,19 @@ def test_shared_prefix_length(prompts, shared):
     assert lora.shared_prefix_length(prompts) == shared
 
 
+@pytest.mark.parametrize(
+    ("lengths", "groups"),
+    [
+        ([5], [[0]]),
+        ([22, 25, 29, 24], [[0, 3, 1, 2]]),  # close lengths: one pass
+        ([30, 100, 35, 110, 32, 105], [[0, 4, 2], [1, 5, 3]]),  # short and long: two
+        ([3000, 3001], [[0, 1]]),
+    ],
+)
+def test_padding_groups(lengths, groups):
+    assert lora.padding_groups(lengths) == groups
+
+
 def book_datum(tokenizer, example, extra_row: int) -> types.Datum:
     """The book's [T, K] datum, with a weight also on ``extra_row`` (inside the shared prefix),
     so the gradient runs through the shared rows' own logprobs as well as through their keys
@@ -88,10 +104,14 @@ def kl_at_last_row(data, logprobs_list):
 @pytest.fixture(scope="module")
 def book_data():
     tokenizer = model_store.load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
-    data = [book_datum(tokenizer, example, extra_row=5 + i) for i, example in enumerate(TRAIN[:4])]
+    # Four of the book's short prompts around one long one: two passes after the prefix.
+    long_example = {"text": " ".join(example["text"] for example in TRAIN), "target": TRAIN[0]["target"]}
+    examples = [*TRAIN[:2], long_example, *TRAIN[2:4]]
+    data = [book_datum(tokenizer, example, extra_row=5 + i) for i, example in enumerate(examples)]
     prompts = [d.model_input.to_ints() for d in data]
     assert lora.shared_prefix_length(prompts) == BOOK_PREFIX
-    assert len({len(p) for p in prompts}) > 1, "the test needs the padding mask"
+    assert len({len(p) for p in prompts}) > 2, "the test needs the padding mask"
+    assert sorted(map(sorted, lora.padding_groups([len(p) - BOOK_PREFIX for p in prompts]))) == [[0, 1, 3, 4], [2]]
     return data
 
 
@@ -109,9 +129,12 @@ def perturbed_client():
 @pytest.mark.parametrize("route", ["cross_entropy", "callable"])
 def test_a_shared_prefix_gives_the_results_of_full_prompts(book_data, route, monkeypatch):
     """Slow: four forward/backward passes of the real model on the book's prompts."""
-    results, gradients, first_inputs = {}, {}, {}
-    for name, min_shared in (("shared", lora.MIN_SHARED_PREFIX), ("full", 10**9)):
-        monkeypatch.setattr(lora, "MIN_SHARED_PREFIX", min_shared)
+    results, gradients, inputs = {}, {}, {}
+    # "full": no prefix sharing and one padded pass, the engine as it was before either.
+    for name, off in (("shared", False), ("full", True)):
+        if off:
+            monkeypatch.setattr(lora, "MIN_SHARED_PREFIX", 10**9)
+            monkeypatch.setattr(lora, "PASS_COST_TOKENS", 10**9)
         client = perturbed_client()
         shapes = []
         client._model.decoder.register_forward_pre_hook(
@@ -122,8 +145,11 @@ def test_a_shared_prefix_gives_the_results_of_full_prompts(book_data, route, mon
         else:
             results[name] = client.forward_backward_custom(book_data, kl_at_last_row).result()
         gradients[name] = client.accumulated_gradients()
-        first_inputs[name] = shapes[0]
-    assert first_inputs == {"shared": (1, BOOK_PREFIX), "full": (len(book_data), max(d.model_input.length for d in book_data))}
+        inputs[name] = shapes[:3] if route == "cross_entropy" else shapes[:6]
+    lengths = [d.model_input.length - BOOK_PREFIX for d in book_data]
+    one_pass = [(1, BOOK_PREFIX), (4, max(lengths[:2] + lengths[3:])), (1, lengths[2])]
+    assert inputs["shared"] == one_pass * (1 if route == "cross_entropy" else 2)
+    assert set(inputs["full"]) == {(5, max(lengths) + BOOK_PREFIX)}
     shared, full = results["shared"], results["full"]
     assert shared.metrics["loss:sum"] == pytest.approx(full.metrics["loss:sum"], rel=1e-5)
     for a, b in zip(shared.loss_fn_outputs, full.loss_fn_outputs, strict=True):
