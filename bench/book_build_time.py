@@ -1,6 +1,6 @@
 """Benchmark the offline book build: cold (empty cache) and warm (nothing changed).
 
-    ./.venv/bin/python -m bench.book_build_time [--keep] [--verbose]   # from the repository root
+    ./.venv/bin/python -m bench.book_build_time [--keep] [--verbose] [--cells]   # from the repository root
 
 Both builds go to one fresh temporary output directory (the developer's ./_build
 is not touched), with TINKER_BOOK_BACKEND=offline, using the same code as
@@ -10,15 +10,21 @@ time (from the build log's "Executed notebook in N seconds"), the PDF's time, an
 as a ratio to its goal. (The cold build here starts from an empty notebook cache; the model
 cache and the virtual environment are whatever this machine has.) The last line is a
 one-line summary; the exit code is 1 if a build failed or a goal was missed.
+
+With --cells it then executes each page once more, alone (nbclient, the executor myst-nb
+uses, with the build's backend and data), and prints each cell that took 2 s or more:
+the build's own executor records no time per cell.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 
 from tools import book_build
@@ -40,10 +46,37 @@ def page_seconds(log_path: Path, root: Path) -> dict[str, float]:
     return times
 
 
+#: A cell is expensive from this many seconds on (--cells).
+EXPENSIVE_CELL_SECONDS = 2.0
+
+
+def expensive_cells(page: Path, data_url: str) -> list[tuple[float, int, str]]:
+    """(seconds, cell number, first line) of each cell of ``page`` that took
+    EXPENSIVE_CELL_SECONDS or more, slowest first, from one offline execution with timing."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(page, as_version=4)
+    env = dict(os.environ, TINKER_BOOK_BACKEND="offline", TINKER_BOOK_DATA_URL=data_url)
+    client = NotebookClient(notebook, timeout=1200, kernel_name="python3", record_timing=True,
+                            resources={"metadata": {"path": str(page.parent)}})
+    client.execute(env=env)
+    cells = []
+    for number, cell in enumerate(notebook.cells):
+        timing = cell.metadata.get("execution", {})
+        if cell.cell_type == "code" and "iopub.execute_input" in timing:
+            start, end = (datetime.fromisoformat(timing[k]) for k in ("iopub.execute_input", "shell.execute_reply"))
+            seconds = (end - start).total_seconds()
+            if seconds >= EXPENSIVE_CELL_SECONDS:
+                cells.append((seconds, number, cell.source.splitlines()[0] if cell.source else ""))
+    return sorted(cells, reverse=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keep", action="store_true", help="keep the temporary output directory")
     parser.add_argument("--verbose", action="store_true", help="stream the build logs")
+    parser.add_argument("--cells", action="store_true", help="then time each page's cells (one more execution of each)")
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -79,6 +112,12 @@ def main(argv=None) -> int:
             print(f"[bench] kept {out}")
         else:
             shutil.rmtree(out, ignore_errors=True)
+
+    if args.cells and "cold" in rows:
+        data_url = (Path(args.root) / "data" / "emotions").as_uri() + "/"
+        for page in sorted(page_seconds(rows["cold"].log_path, Path(args.root))):
+            for seconds, number, first_line in expensive_cells(Path(args.root) / page, data_url):
+                print(f"[bench] cell {page}#{number:<3} {seconds:7.1f} s  {first_line[:60]}", flush=True)
 
     met = ok and all(rows[k].wall_seconds <= TARGETS[k] for k in rows) and len(rows) == 2
     met = met and rows["warm"].executed == 0
