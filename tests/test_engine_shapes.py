@@ -11,6 +11,7 @@ from tinker import types
 
 import tinker_offline
 from tinker_offline import model_store
+from tinker_offline import gathered_logprobs as gathered_logprobs_module
 from tinker_offline.gathered_logprobs import gathered_logprobs
 
 from emotion_task import build_prompt_tokens, label_token_ids
@@ -89,20 +90,25 @@ def test_cross_entropy_loss_is_the_weighted_sum(client, tokenizer):
     assert result.metrics["loss:sum"] == pytest.approx(float(-(logprobs * torch.from_numpy(weights)).sum()), rel=1e-5)
 
 
-def test_gathered_logprobs_gradients_match_full_log_softmax():
+def test_gathered_logprobs_gradients_match_full_log_softmax(monkeypatch):
+    # Chunks of 8 rows over 30 rows: the chunk boundaries of a long prompt, at a size
+    # gradcheck checks in a second (with the engine's 256, it needs 300 rows and 12 s).
+    monkeypatch.setattr(gathered_logprobs_module, "ROWS_PER_CHUNK", 8)
     torch.manual_seed(0)
-    hidden = torch.randn(300, 12, dtype=torch.float64, requires_grad=True)
-    unembedding = torch.randn(500, 12, dtype=torch.float64, requires_grad=True)
-    ids = torch.randint(0, 500, (300, 4))
+    hidden = torch.randn(30, 12, dtype=torch.float64, requires_grad=True)
+    unembedding = torch.randn(50, 12, dtype=torch.float64, requires_grad=True)
+    ids = torch.randint(0, 50, (30, 4))
     assert torch.autograd.gradcheck(lambda h, w: gathered_logprobs(h, w, ids), (hidden, unembedding))
     # Rows without upstream gradient are skipped in backward; the result must not change.
-    upstream = torch.zeros(300, 4, dtype=torch.float64)
-    upstream[[5, 299]] = torch.randn(2, 4, dtype=torch.float64)
+    # Every row active spans four chunks of the backward pass too.
+    sparse = torch.zeros(30, 4, dtype=torch.float64)
+    sparse[[5, 29]] = torch.randn(2, 4, dtype=torch.float64)
     full = torch.log_softmax(hidden @ unembedding.T, -1).gather(1, ids)
-    expected = torch.autograd.grad((full * upstream).sum(), (hidden, unembedding))
-    got = torch.autograd.grad((gathered_logprobs(hidden, unembedding, ids) * upstream).sum(), (hidden, unembedding))
-    for e, g in zip(expected, got):
-        torch.testing.assert_close(g, e)
+    for upstream in (sparse, torch.randn(30, 4, dtype=torch.float64)):
+        expected = torch.autograd.grad((full * upstream).sum(), (hidden, unembedding), retain_graph=True)
+        got = torch.autograd.grad((gathered_logprobs(hidden, unembedding, ids) * upstream).sum(), (hidden, unembedding))
+        for e, g in zip(expected, got):
+            torch.testing.assert_close(g, e)
 
 
 def test_sampling_client_answers_and_scores(client, tokenizer):
