@@ -33,8 +33,6 @@ LORA_ALPHA = 32
 #: gradients are summed, which is exact because every loss here is a sum over datums.
 DEFAULT_MAX_TOKENS_PER_BATCH = 2048
 
-#: ``batch_loss(indices, logprobs)``: the loss of the data at ``indices`` (one micro-batch),
-#: given their logprobs; it must be a sum over those datums.
 #: The fewest shared leading tokens worth a pass of their own: below it the second decoder
 #: call costs more than it saves.
 MIN_SHARED_PREFIX = 8
@@ -43,6 +41,8 @@ MIN_SHARED_PREFIX = 8
 #: (about 50 ms on 2 CPU cores) is that of about 40 more positions. Used by padding_groups.
 PASS_COST_TOKENS = 40
 
+#: ``batch_loss(indices, logprobs)``: the loss of the data at ``indices`` (one micro-batch),
+#: given their logprobs; it must be a sum over those datums.
 BatchLoss = Callable[[list[int], list[torch.Tensor]], torch.Tensor]
 
 
