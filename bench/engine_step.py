@@ -37,6 +37,7 @@ import torch
 from tinker import types
 
 import emotion_task
+import token_set
 import tinker_offline
 from tinker_offline import lora, model_store
 from tinker_offline.lora import build_lora_model, lora_target_modules
@@ -52,8 +53,8 @@ def load_task(tokenizer):
     """The book's first 8 training sentences (train-01..08: the batch earlier runs of this
     benchmark used) as prompts and [K] targets, with the label ids."""
     examples = emotion_task.read_examples("train.jsonl")[:BATCH_SIZE]
-    prompts = [emotion_task.build_prompt_tokens(tokenizer, example["text"]) for example in examples]
-    return emotion_task.label_token_ids(tokenizer), prompts, examples
+    prompts = [emotion_task.build_prompt_tokens(tokenizer, emotion_task.SYSTEM_PROMPT, example["text"], emotion_task.ANSWER_PREFIX) for example in examples]
+    return token_set.label_token_ids(tokenizer, emotion_task.LABELS), prompts, examples
 
 
 def hand_written_step_fn(label_ids, prompts, targets):
@@ -144,11 +145,11 @@ def main() -> None:
         sc = tinker_offline.ServiceClient(**options) if options else service_client
         return sc.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result()
 
-    kl_data = [emotion_task.build_datum(types.ModelInput.from_ints(t), emotion_task.target_vector(ex["target"]), label_ids)
+    kl_data = [token_set.build_datum(types.ModelInput.from_ints(t), token_set.target_vector(ex["target"], emotion_task.LABELS), label_ids)
                for t, ex in zip(prompts, examples)]
-    ce_data = [emotion_task.server_datum(d) for d in kl_data]  # the same datums: the target is their weights
+    ce_data = [token_set.server_datum(d) for d in kl_data]  # the same datums: the target is their weights
     server_side = tinker_offline.ServiceClient(custom_loss_server_side=True)
-    handle = server_side.create_custom_loss(emotion_task.set_kl, {"logprobs": 2, "target_distribution": 2}).result()
+    handle = server_side.create_custom_loss(token_set.set_kl, {"logprobs": 2, "target_distribution": 2}).result()
 
     def route(training_client, run):
         def step():
@@ -157,15 +158,15 @@ def main() -> None:
         return step
 
     routes = {
-        "hand-written": hand_written_step_fn(label_ids, prompts, [emotion_task.target_vector(ex["target"]) for ex in examples]),
+        "hand-written": hand_written_step_fn(label_ids, prompts, [token_set.target_vector(ex["target"], emotion_task.LABELS) for ex in examples]),
         "built-in": route(client(), lambda c: c.forward_backward(ce_data, "cross_entropy")),
-        "callable": route(client(), lambda c: c.forward_backward_custom(kl_data, emotion_task.kl_over_labels)),
+        "callable": route(client(), lambda c: c.forward_backward_custom(kl_data, token_set.kl_over_labels)),
         "handle": route(
             server_side.create_lora_training_client(base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=RANK, seed=0).result(),
             lambda c: c.forward_backward_custom(kl_data, handle),
         ),
         "callable, one datum per pass": route(
-            client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, emotion_task.kl_over_labels)
+            client(max_tokens_per_batch=1), lambda c: c.forward_backward_custom(kl_data, token_set.kl_over_labels)
         ),
         "built-in, no prefix sharing": without_prefix_sharing(
             route(client(), lambda c: c.forward_backward(ce_data, "cross_entropy"))

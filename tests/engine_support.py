@@ -8,6 +8,7 @@ import torch
 from tinker import types
 
 import emotion_task
+import token_set
 import tinker_offline
 
 BASE_MODEL = tinker_offline.DEFAULT_BASE_MODEL
@@ -31,11 +32,11 @@ HELDOUT = [
 
 
 def task_datum(tokenizer, example: dict) -> types.Datum:
-    """The book's datum for one example (emotion_task.build_datum): [T, K] label ids on row
+    """The book's datum for one example (token_set.build_datum): [T, K] label ids on row
     T-1, the target as weights there and again as target_distribution."""
-    tokens = emotion_task.build_prompt_tokens(tokenizer, example["text"])
-    target = emotion_task.target_vector(example["target"])
-    return emotion_task.build_datum(types.ModelInput.from_ints(tokens), target, emotion_task.label_token_ids(tokenizer))
+    tokens = emotion_task.build_prompt_tokens(tokenizer, emotion_task.SYSTEM_PROMPT, example["text"], emotion_task.ANSWER_PREFIX)
+    target = token_set.target_vector(example["target"], emotion_task.LABELS)
+    return token_set.build_datum(types.ModelInput.from_ints(tokens), target, token_set.label_token_ids(tokenizer, emotion_task.LABELS))
 
 
 def new_client(service_client=None, rank: int = 8, seed: int = 0):

@@ -21,7 +21,7 @@ from tinker.lib.public_interfaces.service_client import ServiceClient as SdkServ
 from tinker.lib.public_interfaces.training_client import TrainingClient as SdkTrainingClient
 
 import tinker_offline
-from emotion_task import kl_over_labels
+from token_set import kl_over_labels
 from tinker_offline import checkpoints
 
 ADAM = types.AdamParams(learning_rate=1e-3)

@@ -11,7 +11,8 @@ from tinker import BadRequestError, types
 
 from tinker_offline.images import PLACEHOLDER_TOKEN, qwen3_vl_image_tokens
 
-from emotion_task import build_prompt_tokens, label_token_ids
+from emotion_task import ANSWER_PREFIX, LABELS, SYSTEM_PROMPT, build_prompt_tokens
+from token_set import label_token_ids
 from engine_support import assert_same_tensors, client, tokenizer  # noqa: F401 (fixtures)
 
 
@@ -24,7 +25,7 @@ def image_bytes(width: int, height: int, fmt: str = "PNG") -> bytes:
 
 def multimodal(tokenizer, width=640, height=480, expected_tokens=300, fmt="png"):
     before = tokenizer.encode("Look at this picture:", add_special_tokens=False)
-    after = build_prompt_tokens(tokenizer, "How does it make you feel?")
+    after = build_prompt_tokens(tokenizer, SYSTEM_PROMPT, "How does it make you feel?", ANSWER_PREFIX)
     image = types.ImageChunk(data=image_bytes(width, height, fmt.upper()), format=fmt, expected_tokens=expected_tokens)
     chunks = [types.EncodedTextChunk(tokens=before), image, types.EncodedTextChunk(tokens=after)]
     return types.ModelInput(chunks=chunks), before, after
@@ -60,7 +61,7 @@ def test_image_positions_count_toward_T_and_the_scored_row_is_T_minus_1(client, 
     model_input, before, after = multimodal(tokenizer)
     T = model_input.length
     assert T == len(before) + 300 + len(after)
-    ids = label_token_ids(tokenizer)
+    ids = label_token_ids(tokenizer, LABELS)
     logprobs = set_logprobs(client, model_input, ids)
     assert list(logprobs.shape) == [T, len(ids)]
     # The image occupies exactly 300 placeholder positions: the same ids as text give the same rows.
@@ -91,7 +92,7 @@ def test_wrong_expected_tokens_is_rejected_with_the_servers_400(client, tokenize
     model_input, _, _ = multimodal(tokenizer, expected_tokens=wrong)
     before = client.lora_state()
     with pytest.raises(BadRequestError) as raised:
-        client.forward_backward([set_request(model_input, label_token_ids(tokenizer))], "cross_entropy").result()
+        client.forward_backward([set_request(model_input, label_token_ids(tokenizer, LABELS))], "cross_entropy").result()
     assert str(raised.value) == f"Error code: 400 - {{'detail': 'Expected {wrong} tokens, got 300 from image'}}"
     assert raised.value.status_code == 400
     assert_same_tensors(client.lora_state(), before)
@@ -102,12 +103,12 @@ def test_declared_format_must_match_the_bytes(client, tokenizer):
     jpeg_declared = model_input.model_copy(update={"chunks": [
         c.model_copy(update={"format": "jpeg"}) if isinstance(c, types.ImageChunk) else c for c in model_input.chunks]})
     with pytest.raises(BadRequestError, match="declared format 'jpeg' but its bytes are PNG"):
-        client.forward([set_request(jpeg_declared, label_token_ids(tokenizer))], "cross_entropy").result()
+        client.forward([set_request(jpeg_declared, label_token_ids(tokenizer, LABELS))], "cross_entropy").result()
 
 
 def test_custom_loss_and_sampling_take_image_prompts(client, tokenizer):
     model_input, _, _ = multimodal(tokenizer, width=224, height=224, expected_tokens=64)
-    ids = label_token_ids(tokenizer)
+    ids = label_token_ids(tokenizer, LABELS)
     datum = set_request(model_input, ids)
 
     def mass(data, logprobs_list):

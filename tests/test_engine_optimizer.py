@@ -17,7 +17,7 @@ from tinker import types
 import tinker_offline
 from tinker_offline import model_store
 
-from emotion_task import forward_logprobs
+from token_set import forward_logprobs
 from engine_support import (
     BASE_MODEL,
     SHORT_SENTENCES,

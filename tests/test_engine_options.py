@@ -20,7 +20,7 @@ from tinker.lib.public_interfaces.training_client import TrainingClient as SdkTr
 import tinker_offline
 from tinker_offline import model_store
 
-from emotion_task import kl_over_labels
+from token_set import kl_over_labels
 from engine_support import BASE_MODEL, SHORT_SENTENCES, next_token_datum
 
 CLASSES = [

@@ -19,6 +19,7 @@ import torch
 from tinker import types
 
 import emotion_task
+import token_set
 import tinker_offline
 from tinker_offline import lora, model_store
 from tinker_offline.gathered_logprobs import gathered_logprobs
@@ -78,10 +79,10 @@ def book_datum(tokenizer, example, extra_row: int) -> types.Datum:
     """The book's [T, K] datum, with a weight also on ``extra_row`` (inside the shared prefix),
     so the gradient runs through the shared rows' own logprobs as well as through their keys
     and values."""
-    tokens = emotion_task.build_prompt_tokens(tokenizer, example["text"])
-    datum = emotion_task.build_datum(
-        types.ModelInput.from_ints(tokens), emotion_task.target_vector(example["target"]),
-        emotion_task.label_token_ids(tokenizer),
+    tokens = emotion_task.build_prompt_tokens(tokenizer, emotion_task.SYSTEM_PROMPT, example["text"], emotion_task.ANSWER_PREFIX)
+    datum = token_set.build_datum(
+        types.ModelInput.from_ints(tokens), token_set.target_vector(example["target"], emotion_task.LABELS),
+        token_set.label_token_ids(tokenizer, emotion_task.LABELS),
     )
     weights = datum.loss_fn_inputs["weights"].to_numpy().copy()
     weights[extra_row, :3] = [0.5, 0.25, 0.25]
@@ -162,7 +163,7 @@ def test_a_shared_prefix_gives_the_results_of_full_prompts(book_data, route, mon
 def test_prompts_identical_but_for_their_last_token(monkeypatch):
     """Every position but the last is shared; the last rows still see their whole prompt."""
     tokenizer = model_store.load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
-    base = emotion_task.build_prompt_tokens(tokenizer, TRAIN[0]["text"])
+    base = emotion_task.build_prompt_tokens(tokenizer, emotion_task.SYSTEM_PROMPT, TRAIN[0]["text"], emotion_task.ANSWER_PREFIX)
     prompts = [base, base[:-1] + [tokenizer.encode(" Feeling", add_special_tokens=False)[0]]]
     data = [types.Datum(model_input=types.ModelInput.from_ints(p), loss_fn_inputs={
         "target_tokens": np.asarray(p[1:] + [0], dtype=np.int64), "weights": np.ones(len(p), dtype=np.float32)})

@@ -11,7 +11,7 @@ from tinker import types
 
 import tinker_offline
 
-from emotion_task import build_prompt_tokens
+from emotion_task import ANSWER_PREFIX, SYSTEM_PROMPT, build_prompt_tokens
 from engine_support import BASE_MODEL
 
 
@@ -24,7 +24,7 @@ def test_the_future_works_as_the_client_with_the_sdks_future_warning(service_cli
     future = service_client.create_lora_training_client(base_model=BASE_MODEL, rank=8, seed=0)
     with pytest.warns(FutureWarning, match="Using the future as the TrainingClient is deprecated; call .result"):
         tokenizer = future.get_tokenizer()
-    tokens = build_prompt_tokens(tokenizer, "The bus left without me.")
+    tokens = build_prompt_tokens(tokenizer, SYSTEM_PROMPT, "The bus left without me.", ANSWER_PREFIX)
     datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={
         "target_tokens": np.zeros(len(tokens), dtype=np.int64), "weights": np.zeros(len(tokens), dtype=np.float32)})
     with pytest.warns(FutureWarning):
@@ -37,7 +37,7 @@ def test_the_future_works_as_the_client_with_the_sdks_future_warning(service_cli
 
 def test_top_k_prompt_logprobs_match_the_training_clients_forward(service_client):
     client = service_client.create_lora_training_client(base_model=BASE_MODEL, rank=8, seed=0).result()
-    tokens = build_prompt_tokens(client.get_tokenizer(), "My sister drove four hours to help me move.")
+    tokens = build_prompt_tokens(client.get_tokenizer(), SYSTEM_PROMPT, "My sister drove four hours to help me move.", ANSWER_PREFIX)
     # The logprob of every prompt token, as the training client scores it (row t -> token t+1).
     datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={
         "target_tokens": np.asarray(tokens[1:] + [0], dtype=np.int64), "weights": np.zeros(len(tokens), dtype=np.float32)})
@@ -62,7 +62,7 @@ def test_top_k_prompt_logprobs_match_the_training_clients_forward(service_client
 
 def test_sampling_client_on_the_base_model_equals_a_fresh_lora_client(service_client):
     client = service_client.create_lora_training_client(base_model=BASE_MODEL, rank=8, seed=0).result()
-    tokens = build_prompt_tokens(client.get_tokenizer(), "The milk had gone sour.")
+    tokens = build_prompt_tokens(client.get_tokenizer(), SYSTEM_PROMPT, "The milk had gone sour.", ANSWER_PREFIX)
     base = service_client.create_sampling_client(base_model=BASE_MODEL).result()
     fresh = client.save_weights_and_get_sampling_client().result()
     prompt = types.ModelInput.from_ints(tokens)

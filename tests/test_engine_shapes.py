@@ -14,7 +14,8 @@ from tinker_offline import model_store
 from tinker_offline import gathered_logprobs as gathered_logprobs_module
 from tinker_offline.gathered_logprobs import gathered_logprobs
 
-from emotion_task import build_prompt_tokens, label_token_ids
+from emotion_task import ANSWER_PREFIX, LABELS, SYSTEM_PROMPT, build_prompt_tokens
+from token_set import label_token_ids
 from engine_support import BASE_MODEL, TRAIN, client, tokenizer  # noqa: F401 (fixtures)
 
 
@@ -23,7 +24,7 @@ from engine_support import BASE_MODEL, TRAIN, client, tokenizer  # noqa: F401 (f
 def reference_next_token_logprobs(tokenizer):
     """log_softmax of a plain transformers forward at the prompt's last position."""
     model = model_store.build_causal_lm(model_store.load_base_model(BASE_MODEL))
-    tokens = build_prompt_tokens(tokenizer, TRAIN[0]["text"])
+    tokens = build_prompt_tokens(tokenizer, SYSTEM_PROMPT, TRAIN[0]["text"], ANSWER_PREFIX)
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([tokens])).logits[0]
     return tokens, torch.log_softmax(logits, dim=-1)
@@ -42,7 +43,7 @@ def test_rank1_targets_give_rank1_logprobs_aligned_to_next_token(client, referen
 
 def test_rank2_targets_give_rank2_logprobs_and_row_t_minus_1_is_the_answer(client, tokenizer, reference_next_token_logprobs):
     tokens, reference = reference_next_token_logprobs
-    ids = label_token_ids(tokenizer)
+    ids = label_token_ids(tokenizer, LABELS)
     targets = np.zeros((len(tokens), len(ids)), dtype=np.int64)
     targets[-1] = ids
     datum = types.Datum(model_input=types.ModelInput.from_ints(tokens), loss_fn_inputs={"target_tokens": targets, "weights": np.zeros(targets.shape, dtype=np.float32)})
@@ -56,7 +57,7 @@ def test_rank2_targets_give_rank2_logprobs_and_row_t_minus_1_is_the_answer(clien
 def test_mixed_lengths_in_one_batch_match_one_by_one(client, tokenizer):
     data = []
     for example in TRAIN[:3]:
-        tokens = build_prompt_tokens(tokenizer, example["text"])
+        tokens = build_prompt_tokens(tokenizer, SYSTEM_PROMPT, example["text"], ANSWER_PREFIX)
         data.append(
             types.Datum(
                 model_input=types.ModelInput.from_ints(tokens),
@@ -77,7 +78,7 @@ def test_mixed_lengths_in_one_batch_match_one_by_one(client, tokenizer):
 
 
 def test_cross_entropy_loss_is_the_weighted_sum(client, tokenizer):
-    tokens = build_prompt_tokens(tokenizer, TRAIN[1]["text"])
+    tokens = build_prompt_tokens(tokenizer, SYSTEM_PROMPT, TRAIN[1]["text"], ANSWER_PREFIX)
     targets = np.asarray(tokens[1:] + [7], dtype=np.int64)
     weights = np.zeros(len(tokens), dtype=np.float32)
     weights[-3:] = [0.5, 1.0, 2.0]
@@ -113,7 +114,7 @@ def test_gathered_logprobs_gradients_match_full_log_softmax(monkeypatch):
 
 def test_sampling_client_answers_and_scores(client, tokenizer):
     sampler = client.save_weights_and_get_sampling_client().result()
-    tokens = build_prompt_tokens(tokenizer, TRAIN[0]["text"])
+    tokens = build_prompt_tokens(tokenizer, SYSTEM_PROMPT, TRAIN[0]["text"], ANSWER_PREFIX)
     params = types.SamplingParams(max_tokens=4, temperature=1.0, seed=3)
     response = sampler.sample(types.ModelInput.from_ints(tokens), num_samples=3, sampling_params=params).result()
     assert len(response.sequences) == 3

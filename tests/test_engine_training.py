@@ -6,7 +6,7 @@ from tinker import types
 
 import tinker_offline
 
-from emotion_task import evaluate, kl_over_labels, set_kl
+from token_set import evaluate, kl_over_labels, set_kl
 from engine_support import HELDOUT, TRAIN, assert_close_relative_to_scale, assert_same_tensors, new_client, task_datum
 
 ADAM = types.AdamParams(learning_rate=1e-3)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from tinker import RequestFailedError, types
 
-from emotion_task import kl_over_labels, set_kl
+from token_set import kl_over_labels, set_kl
 from engine_support import TRAIN, assert_same_tensors, new_client, task_datum
 
 

@@ -9,9 +9,9 @@ the run stops before it sends anything (``ExampleCheckError``).
   server: tinker-cookbook #170);
 - ``T = model_input.length`` is at most ``max_length``;
 - the target names only known labels, has no negative value and sums to 1 within 1e-3
-  (``emotion_task.build_datum`` refuses it otherwise, for the reason the #703 page gives);
+  (``token_set.build_datum`` refuses it otherwise, for the reason the #703 page gives);
 - every label is one token after the prompt's ending, that token leaves the prompt's own
-  tokens unchanged, and the labels' ids are distinct (``emotion_task.label_ids_for_ending``).
+  tokens unchanged, and the labels' ids are distinct (``token_set.label_token_problems``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import math
 
 from tinker import types
 
-from emotion_task import build_datum, label_ids_for_ending, target_vector
+from token_set import build_datum, label_token_problems, target_vector
 
 from .prompts import example_model_input
 
@@ -128,7 +128,7 @@ def check_examples(examples, labels, builder, tokenizer, prefill, separator, bas
             else:
                 ending = tuple(ending_tokens(model_input, special_ids))
                 if ending not in ids_by_ending:
-                    ids_by_ending[ending] = label_ids_for_ending(tokenizer, list(ending), separator == " ", labels)
+                    ids_by_ending[ending] = label_token_problems(tokenizer, list(ending), labels, separator)
                 label_ids, label_problems = ids_by_ending[ending]
                 found += [(f"after the prompt's ending {tokenizer.decode(list(ending))[-40:]!r}: {p}",
                            "pick a prefill and separator after which each label is one token, or rename the label")

@@ -20,7 +20,7 @@ from tinker import types
 from tinker.lib.public_interfaces.training_client import TrainingClient as SdkTrainingClient
 from tinker.lib.public_interfaces.training_client import _estimate_datum_bytes_count_proto
 
-from emotion_task import server_datum
+from token_set import server_datum
 
 #: Model passes per training step, by route: a callable custom loss runs a forward pass,
 #: then a cross_entropy forward-backward (TrainingClient.forward_backward_custom).

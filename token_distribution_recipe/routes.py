@@ -1,7 +1,7 @@
 """The three training routes: what one step submits, and the train metrics read from its
 output.
 
-- ``kl``: ``forward_backward_custom`` with ``emotion_task.kl_over_labels``, the KL from the
+- ``kl``: ``forward_backward_custom`` with ``token_set.kl_over_labels``, the KL from the
   target to the model's distribution renormalized over the labels (two passes per step);
 - ``cross_entropy``: the built-in loss with the target as ``weights`` (one pass; it also
   raises the mass on the labels, and equals the KL minus log-mass plus the target's entropy
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from tinker import types
 
-from emotion_task import kl_over_labels, server_datum
+from token_set import kl_over_labels, server_datum
 
 
 def kl_plus_mass(mass_weight):

@@ -29,7 +29,7 @@ from typing import Literal
 import chz
 import numpy as np
 
-from emotion_task import evaluate_examples, kl_divergence, target_vector
+from token_set import baseline_kls, evaluate_examples, target_vector
 
 from . import plots
 from .checks import ExampleCheckError, check_examples
@@ -173,16 +173,14 @@ class Evaluator:
     def __init__(self, checked, train_checked, labels):
         self.checked = checked
         self.targets = np.array([target_vector(c.example.target, labels) for c in checked])
-        prior = np.mean([target_vector(c.example.target, labels) for c in train_checked], axis=0)
-        uniform = np.full(len(labels), 1 / len(labels))
-        self.uniform_kl = float(np.mean([kl_divergence(p, uniform) for p in self.targets]))
-        self.prior_kl = float(np.mean([kl_divergence(p, prior) for p in self.targets]))
+        baselines = baseline_kls(self.targets, [target_vector(c.example.target, labels) for c in train_checked])
+        self.uniform_kl = float(baselines["uniform"].mean())
+        self.prior_kl = float(baselines["training prior"].mean())
 
     def __call__(self, training_client, step):
         measured = evaluate_examples(training_client, [c.datum for c in self.checked])
-        agree = measured["q"].argmax(axis=1) == self.targets.argmax(axis=1)
         record = {"step": step, "split": "eval", "eval_kl": float(measured["kl"].mean()),
-                  "eval_mass": float(measured["mass"].mean()), "eval_top_agreement": float(agree.mean()),
+                  "eval_mass": float(measured["mass"].mean()), "eval_top_agreement": float(measured["top_agrees"].mean()),
                   "uniform_kl": self.uniform_kl, "prior_kl": self.prior_kl}
         predictions = {"step": step, "q": {c.example.id: q.round(6).tolist() for c, q in zip(self.checked, measured["q"])}}
         return record, predictions
