@@ -29,6 +29,8 @@ from typing import Callable
 
 import pytest
 
+import emotion_task
+
 from conftest import page_cells, page_source, toc_docnames
 from test_book import glue_float, read_glue
 
@@ -552,6 +554,58 @@ CH5 = {
 
 
 # --------------------------------------------------------------------------- #
+# Chapter 6: labels of several tokens
+# --------------------------------------------------------------------------- #
+_CH6_LABELS = Claim(
+    "'{M} of the {L} labels are several tokens' (L = 21; 0 < M < L)",
+    lambda v: v["ch6_labels"] == LABEL_COUNT and is_count(v["ch6_multi_token_labels"], 1, LABEL_COUNT - 1),
+)
+_CH6_DATUMS = Claim(
+    "'One example now takes {D} datums and {P} positions, against one datum of {O} positions ... each "
+    "datum repeats the prompt' (1 < D <= labels of several tokens, P > D * O)",
+    lambda v: 1 < v["ch6_datums_per_example"] <= v["ch6_multi_token_labels"]
+    and v["ch6_positions_exact"] > v["ch6_datums_per_example"] * v["ch6_positions_one_token"],
+)
+_CH6_DIFFERENCE = Claim(
+    "'The largest is {X} of renormalized probability, on {label}' (a probability difference > 0.01, "
+    "on one of the labels)",
+    lambda v: 0.01 < v["ch6_largest_difference"] <= 1
+    and v.text("ch6_largest_label") in {word.capitalize() for word in emotion_task.LABELS},
+)
+_CH6_MASS = Claim(
+    "'the model puts {E} on average on the 21 whole labels, and {F} on their first tokens' "
+    "(0 < E < F <= 1: a first token's probability is at least its label's)",
+    lambda v: 0 < v["ch6_mass_exact"] < v["ch6_mass_first"] <= 1,
+)
+_CH6_STEP = falls("ch6_kl_before", "ch6_kl_after", "'Six steps took the mean exact KL on the batch from {before} to {after}'")
+_CH6_COST = Claim(
+    "'{D} datums per step here, for eight examples, against eight'; 'A step sends {P} positions instead "
+    "of {O}' (D = 8 x datums per example, P > O)",
+    lambda v: v["ch6_datums_per_step"] > 8
+    and v["ch6_positions_per_step_exact"] > v["ch6_positions_per_step_one"] > 0,
+)
+
+CH6 = {
+    "ch6_multi_token_labels": _CH6_LABELS & _CH6_DATUMS,
+    "ch6_labels": _CH6_LABELS,
+    "ch6_datums_per_example": _CH6_DATUMS,
+    "ch6_positions_exact": _CH6_DATUMS,
+    "ch6_positions_one_token": _CH6_DATUMS,
+    "ch6_largest_difference": _CH6_DIFFERENCE,
+    "ch6_largest_label": _CH6_DIFFERENCE,
+    "ch6_mass_exact": _CH6_MASS,
+    "ch6_mass_first": _CH6_MASS,
+    "ch6_kl_before": _CH6_STEP,
+    "ch6_kl_after": _CH6_STEP,
+    "ch6_datums_per_step": _CH6_COST,
+    "ch6_positions_per_step_exact": _CH6_COST,
+    "ch6_positions_per_step_one": _CH6_COST,
+    "ch6_seconds_exact": timing("ch6_seconds_exact", "'the exact step took {S} s'"),
+    "ch6_seconds_one": timing("ch6_seconds_one", "'the one-token step {S} s'"),
+}
+
+
+# --------------------------------------------------------------------------- #
 # The #703 page
 # --------------------------------------------------------------------------- #
 _I703_T = Claim(
@@ -590,6 +644,16 @@ _I703_FORMS = Claim(
     lambda v: 0 <= v["i703_bare_mass_after_prefix"] < v["i703_spaced_mass_after_prefix"] <= 1,
 )
 
+#: compare_label_forms' report on the same ending: it recommends the spaced form (the one this page
+#: trains), and another form holds more mass but fails the token checks.
+_I703_BEST_FORM = Claim(
+    "'the report recommends the {R} form, which this page trains. It also says that the {M} form holds "
+    "{X} times the spaced form's mass but fails item 1' (R = spaced, M another form, X > 1)",
+    lambda v: v.text("i703_recommended_form") == "spaced"
+    and v.text("i703_most_mass_form") not in ("spaced", "")
+    and v["i703_most_mass_ratio"] > 1,
+)
+
 
 I703 = {
     "i703_T": _I703_T & _I703_ROW_POINTERS,
@@ -603,8 +667,11 @@ I703 = {
         1,
         LABEL_COUNT + 1,
     ),
-    "i703_spaced_mass_after_prefix": _I703_FORMS,
+    "i703_spaced_mass_after_prefix": _I703_FORMS & _I703_BEST_FORM,
     "i703_bare_mass_after_prefix": _I703_FORMS,
+    "i703_recommended_form": _I703_BEST_FORM,
+    "i703_most_mass_form": _I703_BEST_FORM,
+    "i703_most_mass_ratio": _I703_BEST_FORM,
     "i703_request_bytes": _I703_REQUEST,
     "i703_dense_request_bytes": _I703_REQUEST,
     "i703_image_bytes": _I703_REQUEST,
@@ -612,8 +679,8 @@ I703 = {
     "i703_row_pointer_bytes": _I703_ROW_POINTERS,
     "i703_fix_seconds": timing("i703_fix_seconds", "'the fix cell, one custom step and one forward ... took X s'"),
     "i703_handle_mode": Claim(
-        "'This page's offline service behaves like Tinker with the SDK's default configuration ... A step "
-        "with this handle runs {mode}' (on this machine, two passes)",
+        "'This page's offline service answers False ... A step with this handle runs {mode}' (on this "
+        "machine, two passes)",
         lambda v: v.text("i703_handle_mode") == "on this machine, two passes",
     ),
 }
@@ -693,6 +760,7 @@ CLAIMS: dict[str, dict[str, Claim]] = {
     "notebooks/03_train": CH3,
     "notebooks/04_three_routes": CH4,
     "notebooks/05_real_data": CH5,
+    "notebooks/06_multi_token_labels": CH6,
     "book/issue-703": I703,
     "book/questions": QUESTIONS,
     "book/train-on-your-data": RECIPE,

