@@ -227,6 +227,22 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(uninterrupted, tmp_path
 
 
 @pytest.mark.slow
+def test_resuming_a_finished_run_says_it_is_complete_and_writes_nothing(tmp_path, capsys):
+    """Slow: a run of 2 steps, then the command it prints, with resume=True, run again."""
+    config = small_config(tmp_path)
+    train.run(config)
+    run_dir = Path(config.log_path)
+    files = {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()}
+    capsys.readouterr()
+    command = train.resume_command(config).split()
+    assert command[:3] == ["python", "-m", "token_distribution_recipe.train"]
+    train.main(command[3:])  # no SystemExit: exit status 0
+    out = capsys.readouterr().out
+    assert "already complete" in out and "done:" not in out, out
+    assert {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()} == files
+
+
+@pytest.mark.slow
 def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterrupted_one(
         uninterrupted, tmp_path, monkeypatch):
     """Slow: two runs. The service fails step 4's request; the last state is from step 2, and

@@ -82,7 +82,7 @@ class StepFailed(RecipeError):
 
 @dataclasses.dataclass
 class RunResult:
-    status: str  # "dry-run", "finished" or "interrupted"
+    status: str  # "dry-run", "finished", "interrupted" or "complete" (resumed, but it had finished)
     steps_done: int
     log_path: Path
     training_client: object = None
@@ -302,6 +302,10 @@ def run(config):
         raise RecipeError(f"resume=True, but {checkpoints_path} lists no saved state; start without resume=True")
     if config.resume:
         _check_resume_settings(config, config_path)
+        if checkpoints[-1]["reason"] == "final":  # nothing left to do: no evaluation, no state, no log line
+            print(f"{log_path} holds a finished run ({checkpoints[-1]['step']} steps, final state "
+                  f"{checkpoints[-1]['path']}); it is already complete, so nothing was done")
+            return RunResult("complete", checkpoints[-1]["step"], log_path, checkpoint=checkpoints[-1])
     elif not config.dry_run and (metrics_path.exists() or checkpoints):
         raise RecipeError(f"{log_path} holds a run already; continue it with resume=True, or choose another log_path")
 
