@@ -8,6 +8,7 @@ minute; each run loads the model once.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -224,6 +225,39 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(uninterrupted, tmp_path
     assert metrics(rest.log_path) == metrics(uninterrupted.log_path)
     for name, tensor in uninterrupted.training_client.lora_state().items():
         assert torch.equal(tensor, rest.training_client.lora_state()[name]), name
+
+
+@pytest.mark.slow
+def test_ctrl_c_submits_no_step_after_it_and_names_the_step_it_saves(uninterrupted, tmp_path, monkeypatch, capsys):
+    """Slow: two runs of 4 steps in all. The SIGINT comes while step 3 is in flight, as step 4
+    is about to be submitted (its learning rate is computed just before): step 3 finishes,
+    step 4 is never submitted, both messages name step 3, and the resumed run equals an
+    uninterrupted one."""
+    rate, submit, submitted = train.learning_rate_at, train.submit_step, []
+
+    def interrupting_rate(config, step, total):
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)
+        return rate(config, step, total)
+
+    def counting_submit(*args):
+        submitted.append(1)
+        return submit(*args)
+
+    monkeypatch.setattr(train, "learning_rate_at", interrupting_rate)
+    monkeypatch.setattr(train, "submit_step", counting_submit)
+    first = train.run(small_config(tmp_path, **RESUMABLE))
+    out = capsys.readouterr().out
+    saved = [json.loads(line) for line in (tmp_path / "run" / "checkpoints.jsonl").read_text().splitlines()]
+    assert first.status == "interrupted" and len(submitted) == 3
+    assert saved[-1] == first.checkpoint and (saved[-1]["step"], saved[-1]["reason"]) == (3, "interrupt")
+    assert re.findall(r"Ctrl-C: .*?step (\d+)", out) == ["3"], out
+    assert re.findall(r"stopped: the saved state holds step (\d+) of 4", out) == ["3"], out
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    monkeypatch.setattr(train, "learning_rate_at", rate)
+    rest = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
+    assert rest.status == "finished" and len(submitted) == 4
+    assert metrics(rest.log_path) == metrics(uninterrupted.log_path)
 
 
 @pytest.mark.slow

@@ -190,12 +190,25 @@ class Evaluator:
 
 # ----------------------------------------------------------------------- Ctrl-C
 class StopRequest:
-    """The first Ctrl-C asks the loop to stop after the step in flight and save; a second
-    one stops at once, without saving."""
+    """The first Ctrl-C stops the loop from submitting another step: the steps already
+    submitted finish (the loop submits a step before it waits on the one before), the state
+    after them is saved, and the message names that step. A second Ctrl-C stops at once,
+    without saving.
 
-    def __init__(self):
+    The loop calls ``may_submit(n)`` just before it submits its n-th step. The handler takes
+    the last n announced as the step to stop after, so whichever bytecode the signal lands
+    on, the message and the loop agree."""
+
+    def __init__(self, steps_done=0):
         self.requested = False
+        self.announced = steps_done  # the steps submitted, or about to be
+        self.stop_after = None  # set by the first Ctrl-C: the last step that will run
         self._previous = None
+
+    def may_submit(self, step_number):
+        """Whether step `step_number` (counting from 1) may be submitted: not after a Ctrl-C."""
+        self.announced = step_number
+        return not (self.requested and self.stop_after < step_number)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -205,9 +218,10 @@ class StopRequest:
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
+        self.stop_after = self.announced
         self.requested = True
-        print("\nCtrl-C: stopping after the step in flight and saving state (Ctrl-C again quits without saving)",
-              flush=True)
+        which = f"after step {self.stop_after}; the state after it" if self.stop_after else "; the state before step 1"
+        print(f"\nCtrl-C: no step is submitted {which} is saved (Ctrl-C again quits without saving)", flush=True)
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -374,15 +388,15 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
 
     done, pending, working_on = start, None, [start]  # working_on: the step a failure belongs to
     try:
-        with StopRequest() as stop:
+        with StopRequest(start) as stop:
             if evaluator is not None and start == 0:
                 evaluate(0)
             for step in range(start, total):
-                if stop.requested:
-                    break
                 epoch, batch = schedule[step]
                 data = [train[i].datum for i in batch]
                 learning_rate = learning_rate_at(config, step, total)
+                if not stop.may_submit(step + 1):  # Ctrl-C: no step is submitted after it
+                    break
                 # The next step is submitted before the current one is waited on.
                 working_on[0] = step
                 submitted_from = time.perf_counter()
@@ -405,7 +419,8 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
                 if last_checkpoint is None or last_checkpoint["step"] != done:
                     last_checkpoint = save(done, "interrupt")
                 progress.close()
-                print(f"stopped after {done} of {total} steps; resume with:\n  {resume_command(config)}")
+                print(f"stopped: the saved state holds step {done} of {total} ({last_checkpoint['path']}); "
+                      f"resume with:\n  {resume_command(config)}")
                 return RunResult("interrupted", done, log_path, training_client, last_checkpoint)
     except Exception as error:  # noqa: BLE001 - every failure gets the same way back
         progress.close()
