@@ -276,6 +276,39 @@ def test_resuming_a_finished_run_says_it_is_complete_and_writes_nothing(tmp_path
     assert {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()} == files
 
 
+def strict_jsonl(path):
+    """Each line of a JSONL file, parsed as strict JSON (no NaN, Infinity or -Infinity)."""
+    def refuse(constant):
+        raise ValueError(f"{path}: {constant} is not JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in Path(path).read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_an_evaluation_label_the_training_file_never_uses_is_said_in_words_and_the_logs_stay_json(
+        tmp_path, monkeypatch, capsys):
+    """Slow: one step. 'surprise' is in new-01's target and in none of the four training
+    targets, so the training prior gives it probability 0 and its KL is infinite."""
+    from token_distribution_recipe import plots
+
+    train_file = write_examples(tmp_path / "data", shipped("train.jsonl", 4), "train-4.jsonl")
+    eval_file = write_examples(tmp_path / "data", shipped("eval.jsonl", 2), "eval-2.jsonl")
+    legends, close = [], plots.plt.close
+
+    def keep_legend(fig):
+        legends.extend(text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().get_texts())
+        close(fig)
+
+    monkeypatch.setattr(plots.plt, "close", keep_legend)
+    result = train.run(small_config(tmp_path, train_file=str(train_file), eval_file=str(eval_file)))
+    out = capsys.readouterr().out
+    evals = [r for r in strict_jsonl(result.log_path / "metrics.jsonl") if r["split"] == "eval"]
+    assert len(strict_jsonl(result.log_path / "eval_predictions.jsonl")) == len(evals) == 2
+    assert all(r["prior_kl"] is None and "'surprise'" in r["prior_kl_note"] for r in evals)
+    assert "inf" not in out.replace("infinite", "") and "training prior gives probability 0 to" in out, out
+    assert not any("inf)" in text for text in legends) and any("infinite" in text for text in legends), legends
+
+
 @pytest.mark.slow
 def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterrupted_one(
         uninterrupted, tmp_path, monkeypatch):

@@ -102,11 +102,13 @@ def _check_settings(config):
     wrong = [f"{name}={value}" for name, value in positive.items() if value < 1]
     wrong += [f"{name}={value}" for name, value in (("eval_every", config.eval_every), ("save_every", config.save_every))
               if value < 0]
-    if not config.learning_rate > 0:
+    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         wrong.append(f"learning_rate={config.learning_rate}")
+    if not math.isfinite(config.mass_weight):
+        wrong.append(f"mass_weight={config.mass_weight}")
     if wrong:
         raise RecipeError(f"settings out of range: {', '.join(wrong)}; counts must be >= 1 "
-                          "(eval_every and save_every >= 0) and learning_rate > 0")
+                          "(eval_every and save_every >= 0), learning_rate > 0 and mass_weight finite")
 
 
 def _tokenizer(backend, model_name):
@@ -146,15 +148,21 @@ def _read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def _dumps(record, **options):
+    """Strict JSON: a NaN or an infinity raises here instead of being written as a token
+    (``Infinity``) that strict parsers refuse."""
+    return json.dumps(record, allow_nan=False, **options)
+
+
 def _append_jsonl(path, record):
     with path.open("a") as file:
-        file.write(json.dumps(record) + "\n")
+        file.write(_dumps(record) + "\n")
 
 
 def _keep_until(path, keep):
     """Rewrite a JSONL log with only the records `keep` accepts (what a resumed run redoes goes)."""
     if path.exists():
-        path.write_text("".join(json.dumps(r) + "\n" for r in _read_jsonl(path) if keep(r)))
+        path.write_text("".join(_dumps(r) + "\n" for r in _read_jsonl(path) if keep(r)))
 
 
 def resume_command(config):
@@ -168,7 +176,10 @@ def resume_command(config):
 # ------------------------------------------------------------------------ evaluation
 class Evaluator:
     """Evaluation with `forward`: KL, mass on the labels, top-label agreement, and the two
-    baselines (uniform, and the mean of the training targets), as chapter 3 measures them."""
+    baselines (uniform, and the mean of the training targets), as chapter 3 measures them.
+
+    When the training prior gives probability 0 to a label an evaluation target uses, its KL
+    is infinite: the record holds ``"prior_kl": null`` and ``prior_kl_note`` says why."""
 
     def __init__(self, checked, train_checked, labels):
         self.checked = checked
@@ -177,6 +188,12 @@ class Evaluator:
         uniform = np.full(len(labels), 1 / len(labels))
         self.uniform_kl = float(np.mean([kl_divergence(p, uniform) for p in self.targets]))
         self.prior_kl = float(np.mean([kl_divergence(p, prior) for p in self.targets]))
+        self.prior_note = None
+        if not math.isfinite(self.prior_kl):
+            unseen = [label for label, seen, used in zip(labels, prior, self.targets.max(axis=0)) if seen == 0 and used > 0]
+            self.prior_kl = None
+            self.prior_note = (f"the training prior gives probability 0 to {unseen}, which the evaluation uses and no "
+                               "training target does, so its KL is infinite")
 
     def __call__(self, training_client, step):
         measured = evaluate_examples(training_client, [c.datum for c in self.checked])
@@ -184,6 +201,8 @@ class Evaluator:
         record = {"step": step, "split": "eval", "eval_kl": float(measured["kl"].mean()),
                   "eval_mass": float(measured["mass"].mean()), "eval_top_agreement": float(agree.mean()),
                   "uniform_kl": self.uniform_kl, "prior_kl": self.prior_kl}
+        if self.prior_note:
+            record["prior_kl_note"] = self.prior_note
         predictions = {"step": step, "q": {c.example.id: q.round(6).tolist() for c, q in zip(self.checked, measured["q"])}}
         return record, predictions
 
@@ -260,9 +279,16 @@ class Progress:
             self.bar.close()
 
 
+def _prior_text(record):
+    """The training-prior baseline of an evaluation record, in words when it is infinite."""
+    if record["prior_kl"] is None:
+        return record["prior_kl_note"]
+    return f"training prior {record['prior_kl']:.4f}"
+
+
 def _eval_line(record):
     return (f"eval after {record['step']} step(s): KL {record['eval_kl']:.4f} (uniform {record['uniform_kl']:.4f}, "
-            f"training prior {record['prior_kl']:.4f}), mass {record['eval_mass']:.3f}, "
+            f"{_prior_text(record)}), mass {record['eval_mass']:.3f}, "
             f"top label agrees {record['eval_top_agreement']:.0%}")
 
 
@@ -343,7 +369,7 @@ def run(config):
         print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
     else:
         last_checkpoint, start = None, 0
-        config_path.write_text(json.dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
+        config_path.write_text(_dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
         training_client = service_client.create_lora_training_client(
             base_model=model_name, rank=config.lora_rank, seed=config.seed).result()
     return _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint)
@@ -468,7 +494,7 @@ def _print_summary(log_path, total):
     if eval_records:
         first, last = eval_records[0], eval_records[-1]
         print(f"evaluation KL {first['eval_kl']:.4f} -> {last['eval_kl']:.4f} (uniform {last['uniform_kl']:.4f}, "
-              f"training prior {last['prior_kl']:.4f}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
+              f"{_prior_text(last)}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
               f"top label agrees {first['eval_top_agreement']:.0%} -> {last['eval_top_agreement']:.0%}")
     print(f"wrote {log_path / 'metrics.jsonl'}, {log_path / 'curves.png'}"
           + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
