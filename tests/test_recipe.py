@@ -170,6 +170,50 @@ def test_the_command_line_exits_2_with_the_checks_message(tmp_path):
     assert "train-01" in result.stderr and "sums to 2.0000" in result.stderr
 
 
+@pytest.mark.parametrize("argv, spelling", [
+    (["--resume"], "resume=True"),
+    (["--batch-size", "4"], "batch_size=4"),
+    (["--batch_size=4"], "batch_size=4"),
+    (["--batchsize", "4"], "batch_size=4"),
+    (["--lora-rnk=8"], "lora_rank=8"),
+])
+def test_a_flag_is_refused_in_one_line_that_names_its_key_value_spelling(tmp_path, capsys, argv, spelling):
+    required = [f"train_file={tmp_path / 'train.jsonl'}", f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as stopped:
+        train.main([*required, *argv])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and f"{spelling}" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_misspelled_setting_and_a_value_chz_cannot_read_exit_2_naming_the_setting(tmp_path, capsys):
+    required = [f"train_file={tmp_path / 'train.jsonl'}", f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}"]
+    for argv, named in (([*required, "batchsize=4"], "batch_size"), ([*required, "resume=yes"], "resume"),
+                        (required[:1], "labels_file")):
+        with pytest.raises(SystemExit) as stopped:
+            train.main(argv)
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and named in err and "Traceback" not in err, err
+
+
+def test_help_lists_the_settings_and_exits_0(capsys):
+    assert train.main(["--help"]) is None  # no SystemExit: exit status 0
+    out, err = capsys.readouterr()
+    assert "WARNING" not in out + err and "batch_size" in out and "--dry-run" in out
+
+
+@pytest.mark.slow
+def test_a_flag_on_the_command_line_gives_no_traceback(tmp_path):
+    """Slow: a separate Python process imports torch (a few seconds)."""
+    result = subprocess.run([sys.executable, "-m", "token_distribution_recipe.train", f"train_file={tmp_path / 'x.jsonl'}",
+                             f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}", "--resume"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "resume=True" in result.stderr
+
+
 # -------------------------------------------------------------------------- training
 def metrics(run_dir):
     records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]

@@ -4,7 +4,8 @@
         eval_file=my_eval.jsonl log_path=runs/first --dry-run
 
 Settings are ``key=value`` (tinker-cookbook's ``chz`` style; ``--dry-run`` means
-``dry_run=True``); ``Config`` lists them. On Tinker when ``TINKER_API_KEY`` is set (or
+``dry_run=True``, and any other flag is refused with its ``key=value`` spelling); ``Config``
+lists them. On Tinker when ``TINKER_API_KEY`` is set (or
 ``backend=tinker``), else offline with ``tinker_offline``; apart from the service client,
 the tokenizer and the prompt builder (``prompts``), the code is the same.
 
@@ -500,11 +501,92 @@ def _print_summary(log_path, total):
           + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
 
 
+# ----------------------------------------------------------------------- command line
+USAGE = """\
+usage: python -m token_distribution_recipe.train key=value ... [--dry-run]
+
+Every setting is key=value (chz), e.g. batch_size=4 resume=True; --dry-run (dry_run=True)
+and --help are the only flags."""
+
+
+def _help_text():
+    """chz's list of the settings, without its warning that the required ones are missing."""
+    text = chz.Blueprint(Config).get_help(color=sys.stdout.isatty())
+    paragraphs = [p for p in text.split("\n\n") if not p.startswith("WARNING: Missing required arguments")]
+    return USAGE + "\n\n" + "\n\n".join(paragraphs).rstrip()
+
+
+def _spelled(name, value, fields):
+    """`name=value` with the name as Config spells it (hyphens as underscores, a misspelling
+    as its closest setting), or None when no setting is close."""
+    import difflib
+
+    key = name.replace("-", "_")
+    if key not in fields:
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        if not close:
+            return None
+        key = close[0]
+    return f"{key}={value}"
+
+
+def _flag_message(argv, index, fields):
+    """What to say about a flag other than --dry-run: `--resume`, `--batch-size 4`, `--lr=1e-4`."""
+    name, has_value, value = argv[index].lstrip("-").partition("=")
+    shown = argv[index]
+    if not has_value:
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if following is not None and "=" not in following and not following.startswith("-"):
+            value, shown = following, f"{shown} {following}"
+        else:
+            key = name.replace("-", "_")
+            value = "True" if key in fields and isinstance(fields[key]._default, bool) else "<value>"
+    spelling = _spelled(name, value, fields)
+    if spelling:
+        return f"unknown flag {shown!r}: write {spelling} (settings are key=value; --dry-run is the only flag)"
+    return f"unknown flag {shown!r}: settings are key=value and --dry-run is the only flag (--help lists them)"
+
+
+def config_from_argv(argv):
+    """The Config that command-line arguments ask for: ``key=value`` settings (chz) and
+    ``--dry-run``. Another flag, an unknown setting or a value of the wrong type raises
+    RecipeError, in one line that names the right spelling where there is one."""
+    fields = chz.chz_fields(Config)
+    settings = []
+    for index, arg in enumerate(argv):
+        if arg == "--dry-run":
+            settings.append("dry_run=True")
+        elif arg.startswith("-"):
+            raise RecipeError(_flag_message(argv, index, fields))
+        elif "=" not in arg:
+            raise RecipeError(f"{arg!r} is not a setting: settings are key=value, e.g. train_file=my.jsonl "
+                              "(--help lists them)")
+        else:
+            key, value = arg.split("=", 1)
+            if key.isidentifier() and key not in fields:
+                spelling = _spelled(key, value, fields)
+                raise RecipeError(f"no setting is called {key!r}" + (f": write {spelling}" if spelling else "")
+                                  + " (--help lists the settings)")
+            settings.append(arg)
+    try:
+        return chz.Blueprint(Config).make_from_argv(settings)
+    except chz.blueprint.MissingBlueprintArg as error:  # "Missing required arguments for parameter(s): a, b"
+        missing = str(error).split(": ", 1)[-1].split(", ")
+        raise RecipeError(f"missing required settings: {', '.join(f'{m}=...' for m in missing)} "
+                          "(--help lists the settings)") from None
+    except (chz.blueprint.ExtraneousBlueprintArg, chz.blueprint.InvalidBlueprintArg,
+            chz.blueprint.ConstructionException) as error:
+        # one line; chz's note on polymorphic construction says nothing about these settings
+        raise RecipeError(" ".join(str(error).split("\n\n- Failed to interpret it as a factory")[0].split())) from None
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    argv = ["dry_run=True" if arg == "--dry-run" else arg for arg in argv]
-    config = chz.entrypoint(Config, argv=argv)
+    if "--help" in argv or "-h" in argv:
+        print(_help_text())
+        return
     try:
+        config = config_from_argv(argv)
         result = run(config)
     except StepFailed as error:
         print(f"error: {error}", file=sys.stderr)
