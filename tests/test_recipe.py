@@ -8,6 +8,7 @@ minute; each run loads the model once.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -169,6 +170,50 @@ def test_the_command_line_exits_2_with_the_checks_message(tmp_path):
     assert "train-01" in result.stderr and "sums to 2.0000" in result.stderr
 
 
+@pytest.mark.parametrize("argv, spelling", [
+    (["--resume"], "resume=True"),
+    (["--batch-size", "4"], "batch_size=4"),
+    (["--batch_size=4"], "batch_size=4"),
+    (["--batchsize", "4"], "batch_size=4"),
+    (["--lora-rnk=8"], "lora_rank=8"),
+])
+def test_a_flag_is_refused_in_one_line_that_names_its_key_value_spelling(tmp_path, capsys, argv, spelling):
+    required = [f"train_file={tmp_path / 'train.jsonl'}", f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}"]
+    with pytest.raises(SystemExit) as stopped:
+        train.main([*required, *argv])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and f"{spelling}" in err, err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_misspelled_setting_and_a_value_chz_cannot_read_exit_2_naming_the_setting(tmp_path, capsys):
+    required = [f"train_file={tmp_path / 'train.jsonl'}", f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}"]
+    for argv, named in (([*required, "batchsize=4"], "batch_size"), ([*required, "resume=yes"], "resume"),
+                        (required[:1], "labels_file")):
+        with pytest.raises(SystemExit) as stopped:
+            train.main(argv)
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and named in err and "Traceback" not in err, err
+
+
+def test_help_lists_the_settings_and_exits_0(capsys):
+    assert train.main(["--help"]) is None  # no SystemExit: exit status 0
+    out, err = capsys.readouterr()
+    assert "WARNING" not in out + err and "batch_size" in out and "--dry-run" in out
+
+
+@pytest.mark.slow
+def test_a_flag_on_the_command_line_gives_no_traceback(tmp_path):
+    """Slow: a separate Python process imports torch (a few seconds)."""
+    result = subprocess.run([sys.executable, "-m", "token_distribution_recipe.train", f"train_file={tmp_path / 'x.jsonl'}",
+                             f"labels_file={LABELS_FILE}", f"log_path={tmp_path / 'run'}", "--resume"],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "resume=True" in result.stderr
+
+
 # -------------------------------------------------------------------------- training
 def metrics(run_dir):
     records = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
@@ -224,6 +269,88 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(uninterrupted, tmp_path
     assert metrics(rest.log_path) == metrics(uninterrupted.log_path)
     for name, tensor in uninterrupted.training_client.lora_state().items():
         assert torch.equal(tensor, rest.training_client.lora_state()[name]), name
+
+
+@pytest.mark.slow
+def test_ctrl_c_submits_no_step_after_it_and_names_the_step_it_saves(uninterrupted, tmp_path, monkeypatch, capsys):
+    """Slow: two runs of 4 steps in all. The SIGINT comes while step 3 is in flight, as step 4
+    is about to be submitted (its learning rate is computed just before): step 3 finishes,
+    step 4 is never submitted, both messages name step 3, and the resumed run equals an
+    uninterrupted one."""
+    rate, submit, submitted = train.learning_rate_at, train.submit_step, []
+
+    def interrupting_rate(config, step, total):
+        if step == 3:
+            signal.raise_signal(signal.SIGINT)
+        return rate(config, step, total)
+
+    def counting_submit(*args):
+        submitted.append(1)
+        return submit(*args)
+
+    monkeypatch.setattr(train, "learning_rate_at", interrupting_rate)
+    monkeypatch.setattr(train, "submit_step", counting_submit)
+    first = train.run(small_config(tmp_path, **RESUMABLE))
+    out = capsys.readouterr().out
+    saved = [json.loads(line) for line in (tmp_path / "run" / "checkpoints.jsonl").read_text().splitlines()]
+    assert first.status == "interrupted" and len(submitted) == 3
+    assert saved[-1] == first.checkpoint and (saved[-1]["step"], saved[-1]["reason"]) == (3, "interrupt")
+    assert re.findall(r"Ctrl-C: .*?step (\d+)", out) == ["3"], out
+    assert re.findall(r"stopped: the saved state holds step (\d+) of 4", out) == ["3"], out
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    monkeypatch.setattr(train, "learning_rate_at", rate)
+    rest = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
+    assert rest.status == "finished" and len(submitted) == 4
+    assert metrics(rest.log_path) == metrics(uninterrupted.log_path)
+
+
+@pytest.mark.slow
+def test_resuming_a_finished_run_says_it_is_complete_and_writes_nothing(tmp_path, capsys):
+    """Slow: a run of 2 steps, then the command it prints, with resume=True, run again."""
+    config = small_config(tmp_path)
+    train.run(config)
+    run_dir = Path(config.log_path)
+    files = {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()}
+    capsys.readouterr()
+    command = train.resume_command(config).split()
+    assert command[:3] == ["python", "-m", "token_distribution_recipe.train"]
+    train.main(command[3:])  # no SystemExit: exit status 0
+    out = capsys.readouterr().out
+    assert "already complete" in out and "done:" not in out, out
+    assert {path: path.read_bytes() for path in sorted(run_dir.rglob("*")) if path.is_file()} == files
+
+
+def strict_jsonl(path):
+    """Each line of a JSONL file, parsed as strict JSON (no NaN, Infinity or -Infinity)."""
+    def refuse(constant):
+        raise ValueError(f"{path}: {constant} is not JSON")
+
+    return [json.loads(line, parse_constant=refuse) for line in Path(path).read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_an_evaluation_label_the_training_file_never_uses_is_said_in_words_and_the_logs_stay_json(
+        tmp_path, monkeypatch, capsys):
+    """Slow: one step. 'surprise' is in new-01's target and in none of the four training
+    targets, so the training prior gives it probability 0 and its KL is infinite."""
+    from token_distribution_recipe import plots
+
+    train_file = write_examples(tmp_path / "data", shipped("train.jsonl", 4), "train-4.jsonl")
+    eval_file = write_examples(tmp_path / "data", shipped("eval.jsonl", 2), "eval-2.jsonl")
+    legends, close = [], plots.plt.close
+
+    def keep_legend(fig):
+        legends.extend(text.get_text() for ax in fig.axes if ax.get_legend() for text in ax.get_legend().get_texts())
+        close(fig)
+
+    monkeypatch.setattr(plots.plt, "close", keep_legend)
+    result = train.run(small_config(tmp_path, train_file=str(train_file), eval_file=str(eval_file)))
+    out = capsys.readouterr().out
+    evals = [r for r in strict_jsonl(result.log_path / "metrics.jsonl") if r["split"] == "eval"]
+    assert len(strict_jsonl(result.log_path / "eval_predictions.jsonl")) == len(evals) == 2
+    assert all(r["prior_kl"] is None and "'surprise'" in r["prior_kl_note"] for r in evals)
+    assert "inf" not in out.replace("infinite", "") and "training prior gives probability 0 to" in out, out
+    assert not any("inf)" in text for text in legends) and any("infinite" in text for text in legends), legends
 
 
 @pytest.mark.slow

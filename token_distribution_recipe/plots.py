@@ -11,7 +11,8 @@ import numpy as np  # noqa: E402
 
 
 def plot_curves(train_records, eval_records, path):
-    """Training KL per step and evaluation KL at each evaluation, with the two baselines."""
+    """Training KL per step and evaluation KL at each evaluation, with the two baselines (the
+    training prior's in words when it is infinite: ``prior_kl`` is None)."""
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
     ax.plot([r["step"] + 1 for r in train_records], [r["train_kl"] for r in train_records],
             marker="o", markersize=3, color="tab:blue", label="training batch (before its step)")
@@ -19,8 +20,12 @@ def plot_curves(train_records, eval_records, path):
         ax.plot([r["step"] for r in eval_records], [r["eval_kl"] for r in eval_records],
                 marker="s", color="tab:green", label="evaluation file")
         last = eval_records[-1]
-        ax.axhline(last["prior_kl"], linestyle="--", color="tab:green", linewidth=1,
-                   label=f"evaluation: training-prior baseline ({last['prior_kl']:.2f})")
+        if last["prior_kl"] is None:  # infinite: a label the evaluation uses has probability 0 in the prior
+            ax.plot([], [], linestyle="none", label="evaluation: training-prior baseline infinite\n"
+                    "(it gives probability 0 to a label the evaluation uses)")
+        else:
+            ax.axhline(last["prior_kl"], linestyle="--", color="tab:green", linewidth=1,
+                       label=f"evaluation: training-prior baseline ({last['prior_kl']:.2f})")
         ax.axhline(last["uniform_kl"], linestyle=":", color="gray", linewidth=1,
                    label=f"evaluation: uniform baseline ({last['uniform_kl']:.2f})")
     ax.set_xlabel("optimizer steps taken")

@@ -4,7 +4,8 @@
         eval_file=my_eval.jsonl log_path=runs/first --dry-run
 
 Settings are ``key=value`` (tinker-cookbook's ``chz`` style; ``--dry-run`` means
-``dry_run=True``); ``Config`` lists them. On Tinker when ``TINKER_API_KEY`` is set (or
+``dry_run=True``, and any other flag is refused with its ``key=value`` spelling); ``Config``
+lists them. On Tinker when ``TINKER_API_KEY`` is set (or
 ``backend=tinker``), else offline with ``tinker_offline``; apart from the service client,
 the tokenizer and the prompt builder (``prompts``), the code is the same.
 
@@ -82,7 +83,7 @@ class StepFailed(RecipeError):
 
 @dataclasses.dataclass
 class RunResult:
-    status: str  # "dry-run", "finished" or "interrupted"
+    status: str  # "dry-run", "finished", "interrupted" or "complete" (resumed, but it had finished)
     steps_done: int
     log_path: Path
     training_client: object = None
@@ -102,11 +103,13 @@ def _check_settings(config):
     wrong = [f"{name}={value}" for name, value in positive.items() if value < 1]
     wrong += [f"{name}={value}" for name, value in (("eval_every", config.eval_every), ("save_every", config.save_every))
               if value < 0]
-    if not config.learning_rate > 0:
+    if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         wrong.append(f"learning_rate={config.learning_rate}")
+    if not math.isfinite(config.mass_weight):
+        wrong.append(f"mass_weight={config.mass_weight}")
     if wrong:
         raise RecipeError(f"settings out of range: {', '.join(wrong)}; counts must be >= 1 "
-                          "(eval_every and save_every >= 0) and learning_rate > 0")
+                          "(eval_every and save_every >= 0), learning_rate > 0 and mass_weight finite")
 
 
 def _tokenizer(backend, model_name):
@@ -146,15 +149,21 @@ def _read_jsonl(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
+def _dumps(record, **options):
+    """Strict JSON: a NaN or an infinity raises here instead of being written as a token
+    (``Infinity``) that strict parsers refuse."""
+    return json.dumps(record, allow_nan=False, **options)
+
+
 def _append_jsonl(path, record):
     with path.open("a") as file:
-        file.write(json.dumps(record) + "\n")
+        file.write(_dumps(record) + "\n")
 
 
 def _keep_until(path, keep):
     """Rewrite a JSONL log with only the records `keep` accepts (what a resumed run redoes goes)."""
     if path.exists():
-        path.write_text("".join(json.dumps(r) + "\n" for r in _read_jsonl(path) if keep(r)))
+        path.write_text("".join(_dumps(r) + "\n" for r in _read_jsonl(path) if keep(r)))
 
 
 def resume_command(config):
@@ -168,32 +177,58 @@ def resume_command(config):
 # ------------------------------------------------------------------------ evaluation
 class Evaluator:
     """Evaluation with `forward`: KL, mass on the labels, top-label agreement, and the two
-    baselines (uniform, and the mean of the training targets), as chapter 3 measures them."""
+    baselines (uniform, and the mean of the training targets), as chapter 3 measures them.
+
+    When the training prior gives probability 0 to a label an evaluation target uses, its KL
+    is infinite: the record holds ``"prior_kl": null`` and ``prior_kl_note`` says why."""
 
     def __init__(self, checked, train_checked, labels):
         self.checked = checked
         self.targets = np.array([target_vector(c.example.target, labels) for c in checked])
-        baselines = baseline_kls(self.targets, [target_vector(c.example.target, labels) for c in train_checked])
+        training_targets = np.array([target_vector(c.example.target, labels) for c in train_checked])
+        baselines = baseline_kls(self.targets, training_targets)
         self.uniform_kl = float(baselines["uniform"].mean())
         self.prior_kl = float(baselines["training prior"].mean())
+        self.prior_note = None
+        if not math.isfinite(self.prior_kl):
+            prior = training_targets.mean(axis=0)
+            unseen = [label for label, seen, used in zip(labels, prior, self.targets.max(axis=0)) if seen == 0 and used > 0]
+            self.prior_kl = None
+            self.prior_note = (f"the training prior gives probability 0 to {unseen}, which the evaluation uses and no "
+                               "training target does, so its KL is infinite")
 
     def __call__(self, training_client, step):
         measured = evaluate_examples(training_client, [c.datum for c in self.checked])
         record = {"step": step, "split": "eval", "eval_kl": float(measured["kl"].mean()),
                   "eval_mass": float(measured["mass"].mean()), "eval_top_agreement": float(measured["top_agrees"].mean()),
                   "uniform_kl": self.uniform_kl, "prior_kl": self.prior_kl}
+        if self.prior_note:
+            record["prior_kl_note"] = self.prior_note
         predictions = {"step": step, "q": {c.example.id: q.round(6).tolist() for c, q in zip(self.checked, measured["q"])}}
         return record, predictions
 
 
 # ----------------------------------------------------------------------- Ctrl-C
 class StopRequest:
-    """The first Ctrl-C asks the loop to stop after the step in flight and save; a second
-    one stops at once, without saving."""
+    """The first Ctrl-C stops the loop from submitting another step: the steps already
+    submitted finish (the loop submits a step before it waits on the one before), the state
+    after them is saved, and the message names that step. A second Ctrl-C stops at once,
+    without saving.
 
-    def __init__(self):
+    The loop calls ``may_submit(n)`` just before it submits its n-th step. The handler takes
+    the last n announced as the step to stop after, so whichever bytecode the signal lands
+    on, the message and the loop agree."""
+
+    def __init__(self, steps_done=0):
         self.requested = False
+        self.announced = steps_done  # the steps submitted, or about to be
+        self.stop_after = None  # set by the first Ctrl-C: the last step that will run
         self._previous = None
+
+    def may_submit(self, step_number):
+        """Whether step `step_number` (counting from 1) may be submitted: not after a Ctrl-C."""
+        self.announced = step_number
+        return not (self.requested and self.stop_after < step_number)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -203,9 +238,10 @@ class StopRequest:
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
+        self.stop_after = self.announced
         self.requested = True
-        print("\nCtrl-C: stopping after the step in flight and saving state (Ctrl-C again quits without saving)",
-              flush=True)
+        which = f"after step {self.stop_after}; the state after it" if self.stop_after else "; the state before step 1"
+        print(f"\nCtrl-C: no step is submitted {which} is saved (Ctrl-C again quits without saving)", flush=True)
 
     def __exit__(self, *exc):
         if self._previous is not None:
@@ -244,9 +280,16 @@ class Progress:
             self.bar.close()
 
 
+def _prior_text(record):
+    """The training-prior baseline of an evaluation record, in words when it is infinite."""
+    if record["prior_kl"] is None:
+        return record["prior_kl_note"]
+    return f"training prior {record['prior_kl']:.4f}"
+
+
 def _eval_line(record):
     return (f"eval after {record['step']} step(s): KL {record['eval_kl']:.4f} (uniform {record['uniform_kl']:.4f}, "
-            f"training prior {record['prior_kl']:.4f}), mass {record['eval_mass']:.3f}, "
+            f"{_prior_text(record)}), mass {record['eval_mass']:.3f}, "
             f"top label agrees {record['eval_top_agreement']:.0%}")
 
 
@@ -300,6 +343,10 @@ def run(config):
         raise RecipeError(f"resume=True, but {checkpoints_path} lists no saved state; start without resume=True")
     if config.resume:
         _check_resume_settings(config, config_path)
+        if checkpoints[-1]["reason"] == "final":  # nothing left to do: no evaluation, no state, no log line
+            print(f"{log_path} holds a finished run ({checkpoints[-1]['step']} steps, final state "
+                  f"{checkpoints[-1]['path']}); it is already complete, so nothing was done")
+            return RunResult("complete", checkpoints[-1]["step"], log_path, checkpoint=checkpoints[-1])
     elif not config.dry_run and (metrics_path.exists() or checkpoints):
         raise RecipeError(f"{log_path} holds a run already; continue it with resume=True, or choose another log_path")
 
@@ -323,7 +370,7 @@ def run(config):
         print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
     else:
         last_checkpoint, start = None, 0
-        config_path.write_text(json.dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
+        config_path.write_text(_dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
         training_client = service_client.create_lora_training_client(
             base_model=model_name, rank=config.lora_rank, seed=config.seed).result()
     return _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint)
@@ -368,15 +415,15 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
 
     done, pending, working_on = start, None, [start]  # working_on: the step a failure belongs to
     try:
-        with StopRequest() as stop:
+        with StopRequest(start) as stop:
             if evaluator is not None and start == 0:
                 evaluate(0)
             for step in range(start, total):
-                if stop.requested:
-                    break
                 epoch, batch = schedule[step]
                 data = [train[i].datum for i in batch]
                 learning_rate = learning_rate_at(config, step, total)
+                if not stop.may_submit(step + 1):  # Ctrl-C: no step is submitted after it
+                    break
                 # The next step is submitted before the current one is waited on.
                 working_on[0] = step
                 submitted_from = time.perf_counter()
@@ -399,7 +446,8 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
                 if last_checkpoint is None or last_checkpoint["step"] != done:
                     last_checkpoint = save(done, "interrupt")
                 progress.close()
-                print(f"stopped after {done} of {total} steps; resume with:\n  {resume_command(config)}")
+                print(f"stopped: the saved state holds step {done} of {total} ({last_checkpoint['path']}); "
+                      f"resume with:\n  {resume_command(config)}")
                 return RunResult("interrupted", done, log_path, training_client, last_checkpoint)
     except Exception as error:  # noqa: BLE001 - every failure gets the same way back
         progress.close()
@@ -447,17 +495,98 @@ def _print_summary(log_path, total):
     if eval_records:
         first, last = eval_records[0], eval_records[-1]
         print(f"evaluation KL {first['eval_kl']:.4f} -> {last['eval_kl']:.4f} (uniform {last['uniform_kl']:.4f}, "
-              f"training prior {last['prior_kl']:.4f}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
+              f"{_prior_text(last)}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
               f"top label agrees {first['eval_top_agreement']:.0%} -> {last['eval_top_agreement']:.0%}")
     print(f"wrote {log_path / 'metrics.jsonl'}, {log_path / 'curves.png'}"
           + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
 
 
+# ----------------------------------------------------------------------- command line
+USAGE = """\
+usage: python -m token_distribution_recipe.train key=value ... [--dry-run]
+
+Every setting is key=value (chz), e.g. batch_size=4 resume=True; --dry-run (dry_run=True)
+and --help are the only flags."""
+
+
+def _help_text():
+    """chz's list of the settings, without its warning that the required ones are missing."""
+    text = chz.Blueprint(Config).get_help(color=sys.stdout.isatty())
+    paragraphs = [p for p in text.split("\n\n") if not p.startswith("WARNING: Missing required arguments")]
+    return USAGE + "\n\n" + "\n\n".join(paragraphs).rstrip()
+
+
+def _spelled(name, value, fields):
+    """`name=value` with the name as Config spells it (hyphens as underscores, a misspelling
+    as its closest setting), or None when no setting is close."""
+    import difflib
+
+    key = name.replace("-", "_")
+    if key not in fields:
+        close = difflib.get_close_matches(key, list(fields), n=1)
+        if not close:
+            return None
+        key = close[0]
+    return f"{key}={value}"
+
+
+def _flag_message(argv, index, fields):
+    """What to say about a flag other than --dry-run: `--resume`, `--batch-size 4`, `--lr=1e-4`."""
+    name, has_value, value = argv[index].lstrip("-").partition("=")
+    shown = argv[index]
+    if not has_value:
+        following = argv[index + 1] if index + 1 < len(argv) else None
+        if following is not None and "=" not in following and not following.startswith("-"):
+            value, shown = following, f"{shown} {following}"
+        else:
+            key = name.replace("-", "_")
+            value = "True" if key in fields and isinstance(fields[key]._default, bool) else "<value>"
+    spelling = _spelled(name, value, fields)
+    if spelling:
+        return f"unknown flag {shown!r}: write {spelling} (settings are key=value; --dry-run is the only flag)"
+    return f"unknown flag {shown!r}: settings are key=value and --dry-run is the only flag (--help lists them)"
+
+
+def config_from_argv(argv):
+    """The Config that command-line arguments ask for: ``key=value`` settings (chz) and
+    ``--dry-run``. Another flag, an unknown setting or a value of the wrong type raises
+    RecipeError, in one line that names the right spelling where there is one."""
+    fields = chz.chz_fields(Config)
+    settings = []
+    for index, arg in enumerate(argv):
+        if arg == "--dry-run":
+            settings.append("dry_run=True")
+        elif arg.startswith("-"):
+            raise RecipeError(_flag_message(argv, index, fields))
+        elif "=" not in arg:
+            raise RecipeError(f"{arg!r} is not a setting: settings are key=value, e.g. train_file=my.jsonl "
+                              "(--help lists them)")
+        else:
+            key, value = arg.split("=", 1)
+            if key.isidentifier() and key not in fields:
+                spelling = _spelled(key, value, fields)
+                raise RecipeError(f"no setting is called {key!r}" + (f": write {spelling}" if spelling else "")
+                                  + " (--help lists the settings)")
+            settings.append(arg)
+    try:
+        return chz.Blueprint(Config).make_from_argv(settings)
+    except chz.blueprint.MissingBlueprintArg as error:  # "Missing required arguments for parameter(s): a, b"
+        missing = str(error).split(": ", 1)[-1].split(", ")
+        raise RecipeError(f"missing required settings: {', '.join(f'{m}=...' for m in missing)} "
+                          "(--help lists the settings)") from None
+    except (chz.blueprint.ExtraneousBlueprintArg, chz.blueprint.InvalidBlueprintArg,
+            chz.blueprint.ConstructionException) as error:
+        # one line; chz's note on polymorphic construction says nothing about these settings
+        raise RecipeError(" ".join(str(error).split("\n\n- Failed to interpret it as a factory")[0].split())) from None
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
-    argv = ["dry_run=True" if arg == "--dry-run" else arg for arg in argv]
-    config = chz.entrypoint(Config, argv=argv)
+    if "--help" in argv or "-h" in argv:
+        print(_help_text())
+        return
     try:
+        config = config_from_argv(argv)
         result = run(config)
     except StepFailed as error:
         print(f"error: {error}", file=sys.stderr)
