@@ -59,16 +59,18 @@ def tokenizer():
     return load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
 
 
-def check(tokenizer, records, tmp_path, labels=None, builder=None, max_length=8192):
+def check(tokenizer, records, tmp_path, labels=None, builder=None, max_length=8192, label_end=""):
     path = write_examples(tmp_path, records)
     return checks.check_examples(data.read_examples(path), labels or data.read_labels(LABELS_FILE),
-                                 builder or OfflinePrompts(tokenizer), tokenizer, "Emotion:", " ", tmp_path, max_length)
+                                 builder or OfflinePrompts(tokenizer), tokenizer, "Emotion:", " ", tmp_path, max_length,
+                                 "labels.json", label_end)
 
 
 # --------------------------------------------------------------------------- checks
 def test_the_shipped_examples_pass_their_checks_and_are_what_make_example_writes(tokenizer, tmp_path):
     checked = check(tokenizer, shipped("train.jsonl"), tmp_path)
-    assert len(checked) == 24 and len({tuple(c.label_ids) for c in checked}) == 1
+    assert len(checked) == 24 and len({tuple(map(tuple, c.sequences)) for c in checked}) == 1
+    assert all(len(c.datums) == 1 for c in checked)  # one-token labels: one datum each, as before
     with_images = [c for c in checked if any(isinstance(ch, types.ImageChunk) for ch in c.model_input.chunks)]
     assert len(with_images) == 8
     result = subprocess.run([sys.executable, "-m", "token_distribution_recipe.make_example", "--check"],
@@ -76,14 +78,27 @@ def test_the_shipped_examples_pass_their_checks_and_are_what_make_example_writes
     assert result.returncode == 0, result.stderr
 
 
-def test_a_label_of_two_tokens_is_refused_naming_the_examples_and_the_fix(tokenizer, tmp_path):
+def test_a_label_of_several_tokens_is_scored_by_its_whole_sequence(tokenizer, tmp_path):
     labels = data.read_labels(LABELS_FILE) + ["bittersweetness"]
+    checked = check(tokenizer, shipped("train.jsonl", 2), tmp_path, labels=labels)
+    pieces = tokenizer.convert_ids_to_tokens(checked[0].sequences[-1])
+    assert len(pieces) > 1 and "".join(pieces).replace("Ġ", " ") == " bittersweetness"
+    assert [len(c.datums) for c in checked] == [1, 1]  # one branch: every other label is one token
+    (datum,) = checked[0].datums
+    assert datum.model_input.length == checked[0].length + len(pieces) - 1  # one position per extra token
+
+
+def test_a_label_set_that_cannot_be_scored_is_refused_once_naming_labels_file(tokenizer, tmp_path):
+    labels = data.read_labels(LABELS_FILE) + ["content", "contentment"]  # ' content' begins ' contentment'
     with pytest.raises(checks.ExampleCheckError) as caught:
-        check(tokenizer, shipped("train.jsonl", 2), tmp_path, labels=labels)
+        check(tokenizer, shipped("train.jsonl", 3), tmp_path, labels=labels)
     message = str(caught.value)
-    assert "2 of 2 examples fail" in message and "train-01" in message and "train-02" in message
-    assert "' bittersweetness' is" in message and "tokens" in message
-    assert "fix: pick a prefill and separator" in message
+    assert caught.value.problems == [] and isinstance(caught.value.label_set, checks.LabelSetError)
+    assert message.startswith("labels.json: the label set cannot be scored exactly")
+    assert message.count("'content' is the start of 'contentment'") == 1  # once, not once per example
+    assert "train-0" not in message and "fix: " in message and "label_end" in message
+    checked = check(tokenizer, shipped("train.jsonl", 3), tmp_path, labels=labels, label_end="<|im_end|>")
+    assert all(len(seq) >= 2 for seq in checked[0].sequences)  # every label then ends with <|im_end|>
 
 
 def test_a_target_that_does_not_sum_to_one_is_refused_and_nothing_is_skipped(tokenizer, tmp_path):
@@ -396,3 +411,21 @@ def test_each_route_trains(tmp_path, route):
         assert steps[0]["loss"] == pytest.approx(steps[0]["train_kl"], rel=1e-5)
     else:  # both add -log(mass), which is positive
         assert steps[0]["loss"] > steps[0]["train_kl"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("route", ["kl", "cross_entropy"])
+def test_labels_of_several_tokens_are_planned_and_trained(tmp_path, route, capsys):
+    """Slow: two 2-step runs on SmolLM2, with two datums per example."""
+    labels = data.read_labels(LABELS_FILE) + ["bittersweetness", "sarcasm"]  # two branches of the token tree
+    labels_file = tmp_path / "labels.json"
+    labels_file.write_text(json.dumps(labels))
+    result = train.run(small_config(tmp_path, labels_file=str(labels_file), route=route, learning_rate=3e-3))
+    printed = capsys.readouterr().out
+    assert "labels: 2 of 23 are several tokens, so each example takes 2 datum(s)" in printed
+    steps = [r for r in metrics(result.log_path) if r["split"] == "train"]
+    evals = [r for r in metrics(result.log_path) if r["split"] == "eval"]
+    assert [r["examples"] for r in steps] == [4, 4]  # examples, not datums
+    assert len(evals) == 2 and evals[-1]["eval_kl"] < evals[0]["eval_kl"]
+    predictions = [json.loads(line) for line in (result.log_path / "eval_predictions.jsonl").read_text().splitlines()]
+    assert all(len(q) == 23 and abs(sum(q) - 1) < 1e-4 for q in predictions[-1]["q"].values())

@@ -10,8 +10,13 @@ the run stops before it sends anything (``ExampleCheckError``).
 - ``T = model_input.length`` is at most ``max_length``;
 - the target names only known labels, has no negative value and sums to 1 within 1e-3
   (``token_set.build_datum`` refuses it otherwise, for the reason the #703 page gives);
-- every label is one token after the prompt's ending, that token leaves the prompt's own
-  tokens unchanged, and the labels' ids are distinct (``token_set.label_token_problems``).
+- each label's whole token sequence after the prompt's ending is scored exactly: the prompt
+  followed by the label tokenizes as the prompt followed by the label's own tokens, no two labels
+  have the same tokens, and no label's tokens begin another's unless ``label_end`` closes each
+  answer (``token_set.label_token_sequences``). This is checked once per distinct ending, and a
+  label set that fails is reported per label, naming ``labels_file`` (``LabelSetError``), not
+  once per example. Labels of several tokens are allowed: each example then takes one datum per
+  branch of the labels' token tree (``token_set.build_label_datums``).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import math
 
 from tinker import types
 
-from token_set import build_datum, label_token_problems, target_vector
+from token_set import build_label_datums, label_token_sequences, target_vector
 
 from .prompts import example_model_input
 
@@ -37,18 +42,35 @@ class Problem:
 
 
 class ExampleCheckError(ValueError):
-    """Examples that fail their checks; ``problems`` lists every one."""
+    """Examples that fail their checks; ``problems`` lists every one, and ``label_set`` (a
+    ``LabelSetError``, or None) says when the labels themselves cannot be scored."""
 
-    def __init__(self, problems, checked_count):
-        self.problems = problems
+    def __init__(self, problems, checked_count, label_set=None):
+        self.problems, self.label_set = problems, label_set
         failing = {problem.example_id for problem in problems}
         groups = {}
         for problem in problems:  # one line per kind of failure, listing the examples it hits
             groups.setdefault((problem.what, problem.fix), []).append(f"{problem.example_id} ({problem.source})")
-        lines = [f"{len(failing)} of {checked_count} examples fail their checks; nothing was sent."]
+        lines = [str(label_set)] if label_set else []
+        if problems or not label_set:
+            lines.append(f"{len(failing)} of {checked_count} examples fail their checks; nothing was sent.")
         for (what, fix), where in groups.items():
             shown = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
             lines.append(f"- {shown}: {what}\n    fix: {fix}")
+        super().__init__("\n".join(lines))
+
+
+class LabelSetError(ValueError):
+    """The labels cannot be scored exactly after a prompt ending; says which labels and why."""
+
+    def __init__(self, labels_file, failures):
+        self.labels_file, self.failures = labels_file, failures  # {the ending's text: label_token_sequences' error}
+        lines = [f"{labels_file}: the label set cannot be scored exactly."]
+        for ending, message in failures.items():
+            lines.append(f"- after the prompt's ending {ending!r}:")
+            lines += [f"    {line.strip()}" for line in message.splitlines()[1:]]
+        lines.append("    fix: rename or remove the label in labels_file, change the prefill or label_separator, "
+                     "or set label_end to the text that closes an answer (e.g. the end-of-turn token)")
         super().__init__("\n".join(lines))
 
 
@@ -56,12 +78,17 @@ class ExampleCheckError(ValueError):
 class CheckedExample:
     example: object  # data.Example
     model_input: types.ModelInput
-    label_ids: list
-    datum: types.Datum
+    sequences: list  # each label's tokens after the prompt
+    datums: list  # one per branch of the labels' token tree; one when every label is one token
 
     @property
     def length(self):
         return self.model_input.length
+
+    @property
+    def positions(self):
+        """The positions its datums send: T per datum, plus each branch's extra tokens."""
+        return sum(datum.model_input.length for datum in self.datums)
 
 
 def ending_tokens(model_input, special_ids):
@@ -105,9 +132,11 @@ def _image_problems(model_input):
     return []
 
 
-def check_examples(examples, labels, builder, tokenizer, prefill, separator, base_dir, max_length):
-    """Every example checked and built into a datum; raises ExampleCheckError listing every failure."""
-    problems, checked, ids_by_ending = [], [], {}
+def check_examples(examples, labels, builder, tokenizer, prefill, separator, base_dir, max_length, labels_file="labels_file",
+                   label_end=""):
+    """Every example checked and built into its datums; raises LabelSetError when the labels cannot
+    be scored after an ending, else ExampleCheckError listing every failing example."""
+    problems, checked, sequences_by_ending, label_failures = [], [], {}, {}
     special_ids = set(tokenizer.all_special_ids)
     for example in examples:
         found = list(_target_problems(example.target, labels))
@@ -127,17 +156,19 @@ def check_examples(examples, labels, builder, tokenizer, prefill, separator, bas
                               "shorten the prompt or its images, or raise max_length if the model takes it"))
             else:
                 ending = tuple(ending_tokens(model_input, special_ids))
-                if ending not in ids_by_ending:
-                    ids_by_ending[ending] = label_token_problems(tokenizer, list(ending), labels, separator)
-                label_ids, label_problems = ids_by_ending[ending]
-                found += [(f"after the prompt's ending {tokenizer.decode(list(ending))[-40:]!r}: {p}",
-                           "pick a prefill and separator after which each label is one token, or rename the label")
-                          for p in label_problems]
+                if ending not in sequences_by_ending:  # the label set is checked once per ending
+                    try:
+                        sequences_by_ending[ending] = label_token_sequences(tokenizer, list(ending), labels, separator, label_end)
+                    except ValueError as error:
+                        sequences_by_ending[ending] = None
+                        label_failures[tokenizer.decode(list(ending))[-40:]] = str(error)
         if found:
             problems += [Problem(example.id, example.source, what, fix) for what, fix in found]
             continue
-        datum = build_datum(model_input, target_vector(example.target, labels), label_ids)
-        checked.append(CheckedExample(example, model_input, label_ids, datum))
-    if problems:
-        raise ExampleCheckError(problems, len(examples))
+        sequences = sequences_by_ending[ending]
+        if sequences is not None:
+            datums = build_label_datums(model_input, target_vector(example.target, labels), sequences)
+            checked.append(CheckedExample(example, model_input, sequences, datums))
+    if problems or label_failures:
+        raise ExampleCheckError(problems, len(examples), LabelSetError(labels_file, label_failures) if label_failures else None)
     return checked

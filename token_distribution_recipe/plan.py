@@ -56,6 +56,9 @@ class Plan:
     largest_batch_requests: int
     largest_datum_bytes: int
     eval_positions: int
+    multi_token_labels: int  # labels of several tokens after the prompt's ending
+    datums_per_example: int  # one per branch of the labels' token tree (1 when every label is one token)
+    positions: np.ndarray  # positions each training example sends: T per datum, plus each branch's tokens
 
     @property
     def total_steps(self):
@@ -75,9 +78,13 @@ class Plan:
             f"{len(self.labels)} labels after {prefill!r}",
             f"T per example: min {lengths.min():,}, median {int(np.median(lengths)):,}, max {lengths.max():,} "
             f"positions; {with_images} example(s) with images ({images.max():,} image positions at most)",
+            f"labels: {self.multi_token_labels} of {len(self.labels)} are several tokens, so each example takes "
+            f"{self.datums_per_example} datum(s) (one per branch of the labels' token tree) and "
+            f"{int(self.positions.sum()) - int(lengths.sum()):,} more positions in all than its T"
+            if self.multi_token_labels else f"labels: all {len(self.labels)} are one token: one datum per example",
             f"steps: {self.steps_per_epoch} per epoch (batch {self.batch_size}) x {self.epochs} epoch(s) = "
             f"{self.total_steps}; route {self.route}: {self.passes} model pass(es) per step",
-            f"positions processed per epoch: {int(lengths.sum()):,} x {self.passes} = {int(lengths.sum()) * self.passes:,}; "
+            f"positions processed per epoch: {int(self.positions.sum()):,} x {self.passes} = {int(self.positions.sum()) * self.passes:,}; "
             + (f"each evaluation: {self.eval_positions:,} (one forward), {evals} evaluation(s)" if self.eval_count
                else "no evaluation file"),
             f"requests: the largest batch is {self.largest_batch_bytes:,} estimated bytes in "
@@ -92,13 +99,16 @@ def make_plan(train, evaluation, labels, batches, epochs, route):
     lengths = np.array([c.length for c in train])
     image_positions = np.array([sum(ch.length for ch in c.model_input.chunks if isinstance(ch, types.ImageChunk))
                                 for c in train])
-    sizes = [(sum(datum_bytes(train[i].datum) for i in batch), len(sdk_requests(train[i].datum for i in batch)))
-             for batch in batches]
+    sizes = [(sum(datum_bytes(d) for i in batch for d in train[i].datums),
+              len(sdk_requests([d for i in batch for d in train[i].datums]))) for batch in batches]
     largest_bytes, largest_requests = max(sizes)
     return Plan(
         train_count=len(train), eval_count=len(evaluation), labels=labels, lengths=lengths,
         image_positions=image_positions, batch_size=max(len(b) for b in batches), steps_per_epoch=len(batches),
         epochs=epochs, route=route, largest_batch_bytes=largest_bytes, largest_batch_requests=largest_requests,
-        largest_datum_bytes=max(datum_bytes(c.datum) for c in train),
-        eval_positions=sum(c.length for c in evaluation),
+        largest_datum_bytes=max(datum_bytes(d) for c in train for d in c.datums),
+        eval_positions=sum(c.positions for c in evaluation),
+        multi_token_labels=sum(len(seq) > 1 for seq in train[0].sequences),
+        datums_per_example=max(len(c.datums) for c in train),
+        positions=np.array([c.positions for c in train]),
     )

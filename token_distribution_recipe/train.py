@@ -30,10 +30,10 @@ from typing import Literal
 import chz
 import numpy as np
 
-from token_set import baseline_kls, evaluate_examples, target_vector
+from token_set import baseline_kls, evaluate_label_sequences, target_vector
 
 from . import plots
-from .checks import ExampleCheckError, check_examples
+from .checks import ExampleCheckError, LabelSetError, check_examples
 from .data import DataFileError, read_examples, read_labels
 from .plan import make_plan
 from .prompts import prompt_builder
@@ -52,6 +52,7 @@ class Config:
     eval_file: str | None = chz.field(default=None, doc="JSONL in the same format, never trained on")
     prefill: str = chz.field(default="Emotion:", doc="the text after the generation prompt that precedes the label")
     label_separator: Literal[" ", ""] = chz.field(default=" ", doc="what comes between the prefill and each label word")
+    label_end: str = chz.field(default="", doc="text scored after each label, e.g. the end-of-turn token; needed when one label's tokens begin another's")
     backend: Literal["auto", "tinker", "offline"] = chz.field(default="auto", doc="auto: tinker if TINKER_API_KEY is set")
     model_name: str | None = chz.field(default=None, doc="default: Qwen/Qwen3-VL-30B-A3B-Instruct on Tinker, SmolLM2-135M-Instruct offline")
     renderer_name: str = chz.field(default="qwen3_vl_instruct", doc="tinker-cookbook renderer (Tinker only)")
@@ -198,7 +199,7 @@ class Evaluator:
                                "training target does, so its KL is infinite")
 
     def __call__(self, training_client, step):
-        measured = evaluate_examples(training_client, [c.datum for c in self.checked])
+        measured = evaluate_label_sequences(training_client, [d for c in self.checked for d in c.datums])
         record = {"step": step, "split": "eval", "eval_kl": float(measured["kl"].mean()),
                   "eval_mass": float(measured["mass"].mean()), "eval_top_agreement": float(measured["top_agrees"].mean()),
                   "uniform_kl": self.uniform_kl, "prior_kl": self.prior_kl}
@@ -318,15 +319,20 @@ def check_and_plan(config):
         files.append((config.eval_file, read_examples(config.eval_file)))
     tokenizer = _tokenizer(backend, model_name)
     builder = prompt_builder(backend, model_name, config.renderer_name, tokenizer)
-    checked, problems = [], []
+    checked, problems, label_sets = [], [], []
     for path, examples in files:  # every file checked before any failure is reported
         try:
             checked.append(check_examples(examples, labels, builder, tokenizer, config.prefill,
-                                          config.label_separator, Path(path).parent, config.max_length))
+                                          config.label_separator, Path(path).parent, config.max_length,
+                                          config.labels_file, config.label_end))
         except ExampleCheckError as error:
             problems += error.problems
-    if problems:
-        raise ExampleCheckError(problems, sum(len(examples) for _, examples in files))
+            label_sets += [error.label_set] if error.label_set else []
+    if problems or label_sets:
+        label_set = None
+        if label_sets:  # one report for the labels file, whichever data file showed the ending
+            label_set = LabelSetError(config.labels_file, {k: v for error in label_sets for k, v in error.failures.items()})
+        raise ExampleCheckError(problems, sum(len(examples) for _, examples in files), label_set)
     train, evaluation = checked[0], (checked[1] if len(checked) > 1 else [])
     batches = [epoch_batches(len(train), config.batch_size, config.seed, e) for e in range(config.num_epochs)]
     plan = make_plan(train, evaluation, labels, batches[0], config.num_epochs, config.route)
@@ -408,7 +414,7 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
         # A step's time: its submission (offline the engine computes there) plus the wait for it.
         seconds = submit_seconds + time.perf_counter() - waited_from
         record = {"step": step, "split": "train", "epoch": epoch, "learning_rate": learning_rate,
-                  **step_metrics(data, output), "examples": len(data), "seconds": seconds}
+                  **step_metrics(data, output), "seconds": seconds}
         _append_jsonl(metrics_path, record)
         progress.step(record)
         return step + 1
@@ -420,7 +426,7 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
                 evaluate(0)
             for step in range(start, total):
                 epoch, batch = schedule[step]
-                data = [train[i].datum for i in batch]
+                data = [datum for i in batch for datum in train[i].datums]
                 learning_rate = learning_rate_at(config, step, total)
                 if not stop.may_submit(step + 1):  # Ctrl-C: no step is submitted after it
                     break
