@@ -577,11 +577,11 @@ _CH6_MASS = Claim(
     "(0 < E < F <= 1: a first token's probability is at least its label's)",
     lambda v: 0 < v["ch6_mass_exact"] < v["ch6_mass_first"] <= 1,
 )
-_CH6_STEP = falls("ch6_kl_before", "ch6_kl_after", "'Six steps took the mean exact KL on the batch from {before} to {after}'")
+_CH6_STEP = falls("ch6_kl_before", "ch6_kl_after", "'Five steps took the mean exact KL on the batch from {before} to {after}'")
 _CH6_COST = Claim(
-    "'{D} datums per step here, for eight examples, against eight'; 'A step sends {P} positions instead "
-    "of {O}' (D = 8 x datums per example, P > O)",
-    lambda v: v["ch6_datums_per_step"] > 8
+    "'{D} datums per step here, for four examples, against four'; 'A step sends {P} positions instead "
+    "of {O}' (D = 4 x datums per example, P > O)",
+    lambda v: v["ch6_datums_per_step"] == 4 * v["ch6_datums_per_example"]
     and v["ch6_positions_per_step_exact"] > v["ch6_positions_per_step_one"] > 0,
 )
 

@@ -167,8 +167,9 @@ print(events)
 
 
 # ------------------------------------------------------------ on the offline model
-@pytest.mark.slow  # reason: two LoRA clients on SmolLM2 take one custom step each
+@pytest.mark.slow
 def test_on_the_model_a_row_before_the_end_trains_like_the_cut_prompt():
+    """Slow: two LoRA clients on SmolLM2 take one custom step each."""
     service_client = __import__("tinker_offline").ServiceClient()
     tokenizer = new_client(service_client).get_tokenizer()
     prompt = tokenizer.encode("<|im_start|>user\nI lost my keys again.<|im_end|>\n<|im_start|>assistant\nEmotion:",
@@ -233,8 +234,9 @@ def test_compare_label_forms_recommends_the_best_form_that_passes_and_says_when_
     assert f"{forms['spaced'].mass:.3g}" in text and "0.0000" not in text
 
 
-@pytest.mark.slow  # reason: runs the #703 page's text-only lines and its fix cell on the model
+@pytest.mark.slow
 def test_the_text_only_path_feeds_the_703_fix_cell():
+    """Slow: runs the #703 page's text-only lines and its fix cell on SmolLM2."""
     page = json.loads((REPO_ROOT / "book" / "issue-703.ipynb").read_text())
     cells = ["".join(cell["source"]) for cell in page["cells"]]
     markdown = next(c for c in cells if "(issue-703-text-only)=" in c)

@@ -122,8 +122,9 @@ def test_label_sets_that_cannot_be_scored_exactly_are_refused_by_name():
         token_set.label_token_sequences(tokenizer, prompt, ["joy", "joy"])
 
 
-@pytest.mark.slow  # reason: one forward on SmolLM2 per label, and one for all labels
+@pytest.mark.slow
 def test_label_logprobs_equals_one_datum_per_label_on_the_model():
+    """Slow: one forward on SmolLM2 per label, and one for all labels."""
     client = new_client()
     tokenizer = client.get_tokenizer()
     prompt = tokenizer.encode("<|im_start|>user\nThe bus left without me.<|im_end|>\n<|im_start|>assistant\nEmotion:",
