@@ -129,7 +129,8 @@ def test_label_logprobs_equals_one_datum_per_label_on_the_model():
     tokenizer = client.get_tokenizer()
     prompt = tokenizer.encode("<|im_start|>user\nThe bus left without me.<|im_end|>\n<|im_start|>assistant\nEmotion:",
                               add_special_tokens=False)
-    words = ["anger", "Anger", "sarcasm", "frustration", "annoyance", "Frustrated"]
+    # 1, 2 and 3 tokens; " Dis", " B" and " sarc" each start two labels
+    words = ["anger", "Anger", "sarcasm", "sarcastic", "Disgust", "Disdain", "Boredom", "Boring"]
     sequences = token_set.label_token_sequences(tokenizer, prompt, words)
     assert sorted({len(s) for s in sequences}) == [1, 2, 3]  # labels of 1, 2 and 3 tokens
     assert len({s[0] for s in sequences}) < len(sequences)  # some share a first token
