@@ -241,6 +241,7 @@ def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
     result = train.run(small_config(tmp_path, num_epochs=2, eval_every=2, save_every=2))
     evals = [r for r in metrics(result.log_path) if r["split"] == "eval"]
     assert [r["step"] for r in evals] == [0, 2, 4]
+    assert [r["step"] for r in metrics(result.log_path) if r["split"] == "train"] == [1, 2, 3, 4]  # steps taken
     assert evals[-1]["eval_kl"] < 0.8 * evals[0]["eval_kl"]
     saved = [json.loads(line) for line in (result.log_path / "checkpoints.jsonl").read_text().splitlines()]
     assert [(c["step"], c["reason"]) for c in saved] == [(2, "save_every"), (4, "final")]
@@ -312,7 +313,7 @@ def test_ctrl_c_submits_no_step_after_it_and_names_the_step_it_saves(uninterrupt
     assert saved[-1] == first.checkpoint and (saved[-1]["step"], saved[-1]["reason"]) == (3, "interrupt")
     assert re.findall(r"Ctrl-C: .*?step (\d+)", out) == ["3"], out
     assert re.findall(r"stopped: the saved state holds step (\d+) of 4", out) == ["3"], out
-    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [1, 2, 3]
     monkeypatch.setattr(train, "learning_rate_at", rate)
     rest = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
     assert rest.status == "finished" and len(submitted) == 4
@@ -392,7 +393,7 @@ def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterr
     message = str(caught.value)
     assert "step 4 failed: RequestFailedError: Request failed: the service failed this request" in message
     assert "after 2 step(s), is tinker://" in message and "resume=True" in message
-    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [1, 2, 3]
     monkeypatch.setattr(train, "submit_step", submit)
     resumed = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
     assert resumed.status == "finished" and resumed.steps_done == 4
@@ -429,3 +430,50 @@ def test_labels_of_several_tokens_are_planned_and_trained(tmp_path, route, capsy
     assert len(evals) == 2 and evals[-1]["eval_kl"] < evals[0]["eval_kl"]
     predictions = [json.loads(line) for line in (result.log_path / "eval_predictions.jsonl").read_text().splitlines()]
     assert all(len(q) == 23 and abs(sum(q) - 1) < 1e-4 for q in predictions[-1]["q"].values())
+
+
+# ------------------------------------------------- no model: a stand-in training client
+class _Done:
+    def __init__(self, value=None):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _FakeClient:
+    """save_state only: the steps themselves are stood in for by submit_step and step_metrics."""
+
+    def save_state(self, name):
+        return _Done(type("Saved", (), {"path": f"tinker://fake/{name}"})())
+
+
+def _fake_training(tmp_path, monkeypatch, total_steps=3, **settings):
+    """`train._train` on three one-example batches, without a model: each step's metrics are made up."""
+    from types import SimpleNamespace
+
+    from token_distribution_recipe import plots
+
+    figures = []
+    monkeypatch.setattr(train, "submit_step", lambda *args: (_Done(), _Done()))
+    monkeypatch.setattr(train, "step_metrics", lambda data, output: {
+        "train_kl": 1.0, "train_mass": 0.5, "loss": 1.0, "examples": 1})
+    monkeypatch.setattr(plots.plt, "close", lambda fig: figures.append(fig))
+    config = small_config(tmp_path, **settings)
+    Path(config.log_path).mkdir(parents=True)
+    examples = [SimpleNamespace(datums=[]) for _ in range(total_steps)]
+    plan = SimpleNamespace(total_steps=total_steps)
+    result = train._train(config, _FakeClient(), examples, [], ["joy"], [[[i] for i in range(total_steps)]], plan, 0, None)
+    return result, figures
+
+
+def test_one_step_numbering_in_metrics_console_and_plot(tmp_path, monkeypatch, capsys):
+    """Each train line's step is the optimizer steps taken when it is written: 1, 2, 3 in
+    metrics.jsonl, on the console and on the curves' x axis."""
+    result, figures = _fake_training(tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert [r["step"] for r in metrics(result.log_path) if r["split"] == "train"] == [1, 2, 3]
+    assert re.findall(r"^step +(\d+)/3", out, re.MULTILINE) == ["1", "2", "3"], out
+    (figure,) = figures
+    assert list(figure.axes[0].lines[0].get_xdata()) == [1, 2, 3]
+    assert figure.axes[-1].get_xlabel() == "optimizer steps taken"

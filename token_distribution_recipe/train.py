@@ -266,7 +266,7 @@ class Progress:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{record['loss']:.4f}", kl=f"{record['train_kl']:.4f}")
         else:
-            print(f"step {record['step'] + 1:>4}/{self.total}  epoch {record['epoch'] + 1}  "
+            print(f"step {record['step']:>4}/{self.total}  epoch {record['epoch'] + 1}  "
                   f"lr {record['learning_rate']:.2e}  loss {record['loss']:.4f}  KL {record['train_kl']:.4f}  "
                   f"mass {record['train_mass']:.3f}  {record['seconds']:.1f} s", flush=True)
 
@@ -371,7 +371,7 @@ def run(config):
         start = last_checkpoint["step"]
         training_client = service_client.create_training_client_from_state_with_optimizer(last_checkpoint["path"]).result()
         # What the interrupted run logged after its last saved state is redone, so it goes.
-        _keep_until(metrics_path, lambda r: r["step"] < start if r["split"] == "train" else r["step"] <= start)
+        _keep_until(metrics_path, lambda r: r["step"] <= start)
         _keep_until(predictions_path, lambda r: r["step"] <= start)
         print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
     else:
@@ -413,7 +413,9 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
         optim.result()
         # A step's time: its submission (offline the engine computes there) plus the wait for it.
         seconds = submit_seconds + time.perf_counter() - waited_from
-        record = {"step": step, "split": "train", "epoch": epoch, "learning_rate": learning_rate,
+        # "step": the optimizer steps taken when the line is written (this one included), as in
+        # the evaluation records, the console and the plots' x axis
+        record = {"step": step + 1, "split": "train", "epoch": epoch, "learning_rate": learning_rate,
                   **step_metrics(data, output), "seconds": seconds}
         _append_jsonl(metrics_path, record)
         progress.step(record)
