@@ -477,3 +477,19 @@ def test_one_step_numbering_in_metrics_console_and_plot(tmp_path, monkeypatch, c
     (figure,) = figures
     assert list(figure.axes[0].lines[0].get_xdata()) == [1, 2, 3]
     assert figure.axes[-1].get_xlabel() == "optimizer steps taken"
+
+
+def test_curves_plot_the_mass_on_the_labels_in_a_second_panel(tmp_path, monkeypatch):
+    _, (figure,) = _fake_training(tmp_path, monkeypatch)
+    assert len(figure.axes) == 2 and "mass" in figure.axes[1].get_ylabel()
+    assert list(figure.axes[1].lines[0].get_ydata()) == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("kl, uniform, prior, words", [
+    (1.23, 1.10, 0.5, ["worse than the uniform baseline (1.2300 > 1.1000)", "worse than the training prior (1.2300 > 0.5000)"]),
+    (0.2, 1.10, 0.5, ["better than the uniform baseline (0.2000 < 1.1000)", "better than the training prior (0.2000 < 0.5000)"]),
+    (0.7, 1.10, 0.5, ["better than the uniform baseline", "worse than the training prior"]),
+])
+def test_the_summary_compares_the_evaluation_kl_with_both_baselines_in_words(kl, uniform, prior, words):
+    text = train.baseline_words({"eval_kl": kl, "uniform_kl": uniform, "prior_kl": prior})
+    assert all(w in text for w in words), text

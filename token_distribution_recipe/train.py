@@ -493,6 +493,25 @@ def _write_plots(log_path, labels, evaluation, count):
                                 log_path / "before_after.png")
 
 
+def _compared(kl, baseline, name):
+    """The evaluation KL against one baseline, in words: "worse than the uniform baseline (1.23 > 1.10)"."""
+    if kl < baseline:
+        return f"better than the {name} ({kl:.4f} < {baseline:.4f})"
+    if kl > baseline:
+        return f"worse than the {name} ({kl:.4f} > {baseline:.4f})"
+    return f"equal to the {name} ({kl:.4f})"
+
+
+def baseline_words(record):
+    """An evaluation record's KL against both baselines, in words (lower KL is better)."""
+    uniform = _compared(record["eval_kl"], record["uniform_kl"], "uniform baseline")
+    if record["prior_kl"] is None:
+        prior = f"better than the training prior, whose KL is infinite ({record['prior_kl_note']})"
+    else:
+        prior = _compared(record["eval_kl"], record["prior_kl"], "training prior")
+    return f"the evaluation KL after training is {uniform} and {prior}"
+
+
 def _print_summary(log_path, total):
     records = _read_jsonl(log_path / "metrics.jsonl")
     train_records = [r for r in records if r["split"] == "train"]
@@ -505,6 +524,7 @@ def _print_summary(log_path, total):
         print(f"evaluation KL {first['eval_kl']:.4f} -> {last['eval_kl']:.4f} (uniform {last['uniform_kl']:.4f}, "
               f"{_prior_text(last)}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
               f"top label agrees {first['eval_top_agreement']:.0%} -> {last['eval_top_agreement']:.0%}")
+        print(baseline_words(last) + " (lower is better)")
     print(f"wrote {log_path / 'metrics.jsonl'}, {log_path / 'curves.png'}"
           + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
 
