@@ -247,6 +247,7 @@ def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
     assert [(c["step"], c["reason"]) for c in saved] == [(2, "save_every"), (4, "final")]
     for name in ("curves.png", "before_after.png", "config.json", "eval_predictions.jsonl"):
         assert (result.log_path / name).stat().st_size > 0
+    assert json.loads((result.log_path / "config.json").read_text())["resolved"]["backend"] == "offline"
     with pytest.raises(train.RecipeError, match="holds a run already"):
         train.run(small_config(tmp_path))
 
@@ -493,3 +494,19 @@ def test_curves_plot_the_mass_on_the_labels_in_a_second_panel(tmp_path, monkeypa
 def test_the_summary_compares_the_evaluation_kl_with_both_baselines_in_words(kl, uniform, prior, words):
     text = train.baseline_words({"eval_kl": kl, "uniform_kl": uniform, "prior_kl": prior})
     assert all(w in text for w in words), text
+
+
+def test_config_json_records_what_was_resolved_and_resume_compares_only_the_settings(tmp_path):
+    config = small_config(tmp_path)
+    record = train.config_record(config, "offline", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert record["settings"]["batch_size"] == 4 and record["settings"]["backend"] == "offline"
+    resolved = record["resolved"]
+    assert resolved["model_name"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and resolved["backend"] == "offline"
+    assert resolved["renderer"] == "offline chunks by hand"
+    assert resolved["versions"]["torch"] == torch.__version__ and resolved["versions"]["tinker"]
+    assert "tinker-offline-book" in resolved["versions"]
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps(record))
+    train._check_resume_settings(small_config(tmp_path, resume=True), saved)  # the resolved part is not a setting
+    with pytest.raises(train.RecipeError, match=r"batch_size \(4 -> 2\)"):
+        train._check_resume_settings(small_config(tmp_path, resume=True, batch_size=2), saved)

@@ -298,9 +298,37 @@ def _eval_line(record):
 SETTINGS_THAT_MAY_CHANGE_ON_RESUME = ("resume", "dry_run", "progress", "plot_examples", "base_url")
 
 
+def _user_settings(config):
+    """The settings as given (Config's fields); what resume=True compares."""
+    return {name: getattr(config, name) for name in chz.chz_fields(config)}
+
+
+def _version(distribution):
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None  # not installed (token_set used from a checkout without `pip install -e .`)
+
+
+def config_record(config, backend, model_name):
+    """What config.json holds: ``settings``, the settings as given (resume compares only
+    these), and ``resolved``, what the run used: the backend, the model, the renderer and
+    the versions of tinker, token_set's package (tinker-offline-book) and torch."""
+    import torch
+
+    return {"settings": _user_settings(config), "resolved": {
+        "backend": backend, "model_name": model_name,
+        "renderer": config.renderer_name if backend == "tinker" else "offline chunks by hand",
+        "versions": {"tinker": _version("tinker"), "tinker-offline-book": _version("tinker-offline-book"),
+                     "torch": torch.__version__}}}
+
+
 def _check_resume_settings(config, saved_path):
     saved = json.loads(saved_path.read_text())
-    now = {name: getattr(config, name) for name in chz.chz_fields(config)}
+    saved = saved.get("settings", saved) if isinstance(saved.get("settings"), dict) else saved  # older: flat
+    now = _user_settings(config)
     changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in now.items()
                if name not in SETTINGS_THAT_MAY_CHANGE_ON_RESUME and saved.get(name) != value]
     if changed:
@@ -376,7 +404,7 @@ def run(config):
         print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
     else:
         last_checkpoint, start = None, 0
-        config_path.write_text(_dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
+        config_path.write_text(_dumps(config_record(config, backend, model_name), indent=1))
         training_client = service_client.create_lora_training_client(
             base_model=model_name, rank=config.lora_rank, seed=config.seed).result()
     return _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint)
