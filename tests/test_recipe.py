@@ -510,3 +510,12 @@ def test_config_json_records_what_was_resolved_and_resume_compares_only_the_sett
     train._check_resume_settings(small_config(tmp_path, resume=True), saved)  # the resolved part is not a setting
     with pytest.raises(train.RecipeError, match=r"batch_size \(4 -> 2\)"):
         train._check_resume_settings(small_config(tmp_path, resume=True, batch_size=2), saved)
+
+
+def test_a_dry_run_refuses_a_log_path_that_holds_a_run_and_says_it_checked(tmp_path, capsys):
+    train.run(small_config(tmp_path, dry_run=True))
+    assert "holds no run, so a run may start there" in capsys.readouterr().out
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1, "split": "train"}\n')
+    with pytest.raises(train.RecipeError, match="holds a run already"):
+        train.run(small_config(tmp_path, dry_run=True))

@@ -367,6 +367,14 @@ def check_and_plan(config):
     return backend, model_name, labels, train, evaluation, batches, plan
 
 
+def _log_path_words(config, checkpoints):
+    """What a dry run says about log_path, checked as the real run checks it."""
+    if config.resume:
+        return (f"{config.log_path} holds a run; resume=True continues it from its saved state after "
+                f"{checkpoints[-1]['step']} step(s) (checked as a real run checks it)")
+    return f"{config.log_path} holds no run, so a run may start there (checked as a real run checks it)"
+
+
 def run(config):
     """Check, plan, and (unless dry_run) train; see the module's docstring."""
     log_path = Path(config.log_path)
@@ -381,7 +389,7 @@ def run(config):
             print(f"{log_path} holds a finished run ({checkpoints[-1]['step']} steps, final state "
                   f"{checkpoints[-1]['path']}); it is already complete, so nothing was done")
             return RunResult("complete", checkpoints[-1]["step"], log_path, checkpoint=checkpoints[-1])
-    elif not config.dry_run and (metrics_path.exists() or checkpoints):
+    elif metrics_path.exists() or checkpoints:  # a dry run checks this too, as the real run would
         raise RecipeError(f"{log_path} holds a run already; continue it with resume=True, or choose another log_path")
 
     backend, model_name, labels, train, evaluation, batches, plan = check_and_plan(config)
@@ -389,6 +397,7 @@ def run(config):
           f"{config.renderer_name if backend == 'tinker' else 'chat template by hand (offline)'}")
     print("\n".join(plan.lines(config.prefill, config.eval_every)), flush=True)
     if config.dry_run:
+        print(f"log_path: {_log_path_words(config, checkpoints)}")
         print("dry run: checked and planned; nothing was sent")
         return RunResult("dry-run", 0, log_path)
 
