@@ -519,3 +519,73 @@ def test_a_dry_run_refuses_a_log_path_that_holds_a_run_and_says_it_checked(tmp_p
     (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1, "split": "train"}\n')
     with pytest.raises(train.RecipeError, match="holds a run already"):
         train.run(small_config(tmp_path, dry_run=True))
+
+
+# ------------------------------------------------------- warnings and the plan (tokenizer only)
+def _plan_output(capsys, config):
+    """What check_and_plan prints (its warnings), whether or not the checks then pass."""
+    try:
+        train.check_and_plan(config)
+    except checks.ExampleCheckError:
+        pass
+    return capsys.readouterr().out
+
+
+def test_whitespace_that_changes_the_tokens_is_warned_with_the_text_and_the_fix(tmp_path, capsys):
+    out = _plan_output(capsys, small_config(tmp_path, prefill="Emotion: "))
+    assert "warning: prefill='Emotion: ' ends with whitespace" in out and "'Emotion:  joy'" in out, out
+    assert "fix: prefill='Emotion:' with label_separator=' '" in out
+    labels_file = tmp_path / "labels.json"
+    labels_file.write_text(json.dumps(data.read_labels(LABELS_FILE)[:-1] + ["calm "]))
+    out = _plan_output(capsys, small_config(tmp_path, labels_file=str(labels_file)))
+    assert "warning: the label 'calm ' starts or ends with whitespace" in out and "'Emotion: calm '" in out, out
+    assert "write it as 'calm'" in out and "prefill=" not in out
+    assert "whitespace" not in _plan_output(capsys, small_config(tmp_path))  # the defaults: no warning
+
+
+def test_ids_and_prompts_in_both_files_are_warned(tmp_path, capsys):
+    out = _plan_output(capsys, small_config(tmp_path))  # small_config evaluates on its training file
+    assert "warning: 8 id(s) are in both" in out and "train-01, train-02" in out and "train-08" in out, out
+    records = shipped("train.jsonl", 2)
+    for record in records:
+        record["id"] = "held-out-" + record["id"]
+    eval_file = write_examples(tmp_path / "data", records, "eval.jsonl")
+    out = _plan_output(capsys, small_config(tmp_path, eval_file=str(eval_file)))
+    assert "id(s) are in both" not in out
+    assert "warning: 2 evaluation prompt(s) have the same text as a training prompt: held-out-train-01" in out, out
+    eval_file = write_examples(tmp_path / "data", shipped("eval.jsonl"), "eval.jsonl")
+    assert "warning" not in _plan_output(capsys, small_config(tmp_path, eval_file=str(eval_file)))
+
+
+def test_a_long_list_of_failures_names_every_example_or_the_file_that_lists_them(tokenizer, tmp_path):
+    records = shipped("train.jsonl", 8)
+    for record in records[:7]:
+        record["target"] = {"joy": 0.5}
+    with pytest.raises(checks.ExampleCheckError) as caught:  # no log_path: every one named
+        check(tokenizer, records, tmp_path)
+    assert "more" not in str(caught.value) and all(f"train-0{i}" in str(caught.value) for i in range(1, 8))
+    for log_path, listed in ((tmp_path / "run", tmp_path / "run" / "check_failures.txt"),
+                             (tmp_path / "a-file", tmp_path / "a-file.check_failures.txt")):
+        (tmp_path / "a-file").write_text("not a directory")
+        train_file = write_examples(tmp_path / "data", records, "train.jsonl")
+        with pytest.raises(checks.ExampleCheckError) as caught:
+            train.check_and_plan(small_config(tmp_path, train_file=str(train_file), log_path=str(log_path)))
+        message = str(caught.value)
+        assert f"and 9 more, every one listed in {listed}" in message, message  # 7 in each of the two files
+        assert all(f"train-0{i}" in listed.read_text() for i in range(1, 8))
+
+
+def test_the_target_tolerance_is_stated_and_normalize_targets_says_what_it_changed(tokenizer, tmp_path, capsys):
+    records = shipped("train.jsonl", 8)
+    records[1]["target"] = {"joy": 0.5, "calm": 0.502}
+    with pytest.raises(checks.ExampleCheckError, match=r"sums to 1\.0020, not 1 within 0\.001"):
+        check(tokenizer, records, tmp_path)
+    records[2]["target"] = {"joy": 0.5, "calm": 0.3}
+    train_file = write_examples(tmp_path / "data", records, "train.jsonl")
+    _, _, labels, checked, _, _, _ = train.check_and_plan(
+        small_config(tmp_path, train_file=str(train_file), eval_file=None, normalize_targets=True))
+    out = capsys.readouterr().out
+    assert f"normalize_targets=True: divided each target by its sum; {train_file}: 2 of 8 target(s) changed" in out, out
+    assert checked[2].example.target == {"joy": 0.625, "calm": 0.375}
+    with pytest.raises(checks.ExampleCheckError):
+        train.check_and_plan(small_config(tmp_path, train_file=str(train_file)))  # the default: refused

@@ -33,7 +33,7 @@ import numpy as np
 from token_set import baseline_kls, evaluate_label_sequences, target_vector
 
 from . import plots
-from .checks import ExampleCheckError, LabelSetError, check_examples
+from .checks import SHOWN, ExampleCheckError, LabelSetError, check_examples, normalize_targets, problem_list
 from .data import DataFileError, read_examples, read_labels
 from .plan import make_plan
 from .prompts import prompt_builder
@@ -64,6 +64,8 @@ class Config:
     num_epochs: int = chz.field(default=3, doc="passes over the training file")
     route: Literal["kl", "cross_entropy", "kl_mass"] = chz.field(default="kl", doc="kl: the KL callable; cross_entropy: the built-in loss, target as weights; kl_mass: KL - mass_weight * log(mass)")
     mass_weight: float = chz.field(default=0.1, doc="route kl_mass only")
+    normalize_targets: bool = chz.field(default=False, doc="divide every target by its sum (prints how many it changed); "
+                                        "otherwise a target must sum to 1 within 0.001")
     max_length: int = chz.field(default=8192, doc="refuse examples longer than this many positions")
     eval_every: int = chz.field(default=5, doc="steps between evaluations (0: only before and after)")
     save_every: int = chz.field(default=10, doc="steps between saved states (0: only at the end)")
@@ -336,6 +338,76 @@ def _check_resume_settings(config, saved_path):
                           + ", ".join(changed))
 
 
+def whitespace_warnings(tokenizer, prefill, separator, labels):
+    """Warnings (lines of text) for whitespace at the prefill's end or a label's edges that
+    changes the tokens: the text the model is trained on, and the fix."""
+    def tokens(text):
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    warnings = []
+    bare_prefill = prefill.rstrip()
+    if bare_prefill != prefill:
+        spaced = separator or " "
+        changed = [label for label in labels
+                   if tokens(prefill + separator + label) != tokens(bare_prefill + spaced + label.strip())]
+        if changed:
+            word = changed[0]
+            warnings.append(
+                f"warning: prefill={prefill!r} ends with whitespace and label_separator={separator!r} follows it, so "
+                f"the text becomes {prefill + separator + word!r}, tokenized {tokenizer.convert_ids_to_tokens(tokens(prefill + separator + word))}; "
+                f"fix: prefill={bare_prefill!r} with label_separator={spaced!r} gives {bare_prefill + spaced + word!r}")
+    for label in labels:
+        if label != label.strip():
+            text = bare_prefill + (separator or "") + label
+            if tokens(text) != tokens(bare_prefill + (separator or "") + label.strip()):
+                warnings.append(f"warning: the label {label!r} starts or ends with whitespace, so the text becomes "
+                                f"{text!r}; fix: write it as {label.strip()!r} in labels_file (label_separator "
+                                "puts the space before it)")
+    return warnings
+
+
+def overlap_warnings(train_examples, eval_examples, train_file, eval_file):
+    """Warnings for ids, and prompts (the same messages), that are in both files: the evaluation
+    is then partly on examples the run trains on."""
+    def prompt(example):
+        return json.dumps(example.messages, sort_keys=True)
+
+    warnings = []
+    train_ids = {e.id for e in train_examples}
+    same_ids = [e.id for e in eval_examples if e.id in train_ids]
+    if same_ids:
+        warnings.append(f"warning: {len(same_ids)} id(s) are in both {train_file} and {eval_file}: "
+                        f"{', '.join(same_ids)}; the evaluation should hold examples the run never trains on")
+    train_prompts = {prompt(e): e for e in train_examples}
+    same_prompts = [f"{e.id} ({e.source}) = {train_prompts[prompt(e)].id} ({train_prompts[prompt(e)].source})"
+                    for e in eval_examples if prompt(e) in train_prompts]
+    if same_prompts:
+        warnings.append(f"warning: {len(same_prompts)} evaluation prompt(s) have the same text as a training prompt: "
+                        f"{', '.join(same_prompts)}; the evaluation should hold prompts the run never trains on")
+    return warnings
+
+
+def _long_report(problems):
+    """Whether some kind of failure hits more examples than a message names."""
+    counts = {}
+    for problem in problems:
+        counts[(problem.what, problem.fix)] = counts.get((problem.what, problem.fix), 0) + 1
+    return max(counts.values(), default=0) > SHOWN
+
+
+def _write_problem_list(log_path, problems):
+    """Every failing example, written to log_path/check_failures.txt, or next to log_path when it
+    cannot be written; the path, or None when neither can (the message then names them all)."""
+    for path in (log_path / "check_failures.txt", log_path.parent / f"{log_path.name}.check_failures.txt"):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(problem_list(problems))
+            return path
+        except OSError:
+            continue
+    return None
+
+
 def check_and_plan(config):
     """Read and check both files and make the plan; sends nothing. Returns what `run` needs."""
     _check_settings(config)
@@ -345,7 +417,17 @@ def check_and_plan(config):
     files = [(config.train_file, read_examples(config.train_file))]
     if config.eval_file:
         files.append((config.eval_file, read_examples(config.eval_file)))
+    if config.normalize_targets:  # explicit, and said: never silent
+        normalized = [(path, *normalize_targets(examples)) for path, examples in files]
+        files = [(path, examples) for path, examples, _ in normalized]
+        print("normalize_targets=True: divided each target by its sum; "
+              + "; ".join(f"{path}: {changed} of {len(examples)} target(s) changed" for path, examples, changed in normalized))
     tokenizer = _tokenizer(backend, model_name)
+    warnings = whitespace_warnings(tokenizer, config.prefill, config.label_separator, labels)
+    if len(files) > 1:
+        warnings += overlap_warnings(files[0][1], files[1][1], config.train_file, config.eval_file)
+    for warning in warnings:  # printed, not raised: the run goes on
+        print(warning, flush=True)
     builder = prompt_builder(backend, model_name, config.renderer_name, tokenizer)
     checked, problems, label_sets = [], [], []
     for path, examples in files:  # every file checked before any failure is reported
@@ -360,7 +442,11 @@ def check_and_plan(config):
         label_set = None
         if label_sets:  # one report for the labels file, whichever data file showed the ending
             label_set = LabelSetError(config.labels_file, {k: v for error in label_sets for k, v in error.failures.items()})
-        raise ExampleCheckError(problems, sum(len(examples) for _, examples in files), label_set)
+        count = sum(len(examples) for _, examples in files)
+        listed_in = None
+        if _long_report(problems):
+            listed_in = _write_problem_list(Path(config.log_path), problems)
+        raise ExampleCheckError(problems, count, label_set, listed_in)
     train, evaluation = checked[0], (checked[1] if len(checked) > 1 else [])
     batches = [epoch_batches(len(train), config.batch_size, config.seed, e) for e in range(config.num_epochs)]
     plan = make_plan(train, evaluation, labels, batches[0], config.num_epochs, config.route)
