@@ -158,7 +158,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(tmp_path, monkeypatch, capsys
     result = train.run(small_config(tmp_path, dry_run=True))
     out = capsys.readouterr().out
     assert result.status == "dry-run"
-    assert "T per example: min" in out and "2 steps per epoch" not in out and "2 per epoch (batch 4)" in out
+    assert "T per example, in positions: training min" in out and "2 steps per epoch" not in out and "2 per epoch (batch 4)" in out
     assert "nothing was sent" in out and not (tmp_path / "run").exists()
 
 
@@ -589,3 +589,15 @@ def test_the_target_tolerance_is_stated_and_normalize_targets_says_what_it_chang
     assert checked[2].example.target == {"joy": 0.625, "calm": 0.375}
     with pytest.raises(checks.ExampleCheckError):
         train.check_and_plan(small_config(tmp_path, train_file=str(train_file)))  # the default: refused
+
+
+def test_the_plan_counts_images_and_positions_for_both_files(tmp_path, capsys):
+    eval_file = write_examples(tmp_path / "data", shipped("eval.jsonl"), "eval.jsonl")
+    *_, plan = train.check_and_plan(small_config(tmp_path, eval_file=str(eval_file)))
+    lines = plan.lines("Emotion:", 0)
+    t_line = next(line for line in lines if line.startswith("T per example"))
+    image_line = next(line for line in lines if line.startswith("images:"))
+    assert f"evaluation min {plan.eval_lengths.min():,}" in t_line and "training min" in t_line, t_line
+    with_images = int((plan.eval_image_positions > 0).sum())
+    assert f"evaluation {with_images} of {len(plan.eval_lengths)} example(s) with images" in image_line, image_line
+    assert image_line.count("image positions per example") == 2
