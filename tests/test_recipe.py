@@ -601,3 +601,14 @@ def test_the_plan_counts_images_and_positions_for_both_files(tmp_path, capsys):
     with_images = int((plan.eval_image_positions > 0).sum())
     assert f"evaluation {with_images} of {len(plan.eval_lengths)} example(s) with images" in image_line, image_line
     assert image_line.count("image positions per example") == 2
+
+
+@pytest.mark.slow
+def test_the_labels_sub_command_shows_each_labels_tokens_and_the_forms_probabilities(tmp_path, capsys):
+    """Slow: one forward pass of SmolLM2 on the first training example."""
+    train_file = write_examples(tmp_path / "data", shipped("train.jsonl", 2), "train.jsonl")
+    assert train.main(["labels", f"labels_file={LABELS_FILE}", f"train_file={train_file}", "backend=offline"]) is None
+    out = capsys.readouterr().out
+    assert "each label's tokens:" in out and "'joy': ['Ġjoy']" in out, out
+    assert "the base model's probability on each form" in out and "Use the " in out
+    assert not (tmp_path / "run").exists() and not Path("offline_states").exists()

@@ -652,6 +652,52 @@ def _print_summary(log_path, total):
           + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
 
 
+# ------------------------------------------------------------------------- labels
+def show_labels(config):
+    """The ``labels`` sub-command: for the model and the prefill at the first training example's
+    ending, each label's tokens (``token_set.label_token_sequences``) and the base model's
+    probability on each written form of the labels (``token_set.compare_label_forms``). Trains
+    nothing and writes nothing; returns the printed text."""
+    from token_set import compare_label_forms, label_token_sequences
+
+    from .checks import ending_tokens
+    from .prompts import example_model_input
+
+    backend = _backend(config)
+    model_name = config.model_name or DEFAULT_MODELS[backend]
+    labels = read_labels(config.labels_file)
+    first = read_examples(config.train_file)[0]
+    tokenizer = _tokenizer(backend, model_name)
+    builder = prompt_builder(backend, model_name, config.renderer_name, tokenizer)
+    try:
+        model_input = example_model_input(builder, first, config.prefill, Path(config.train_file).parent)
+    except ValueError as error:
+        raise RecipeError(f"{first.id} ({first.source}): {error}") from None
+    ending = ending_tokens(model_input, set(tokenizer.all_special_ids))
+    lines = [f"backend: {backend}; model: {model_name}; after the prompt of {first.id} ({first.source}), "
+             f"ending {tokenizer.decode(ending)[-40:]!r}, with label_separator={config.label_separator!r}"
+             + (f" and label_end={config.label_end!r}" if config.label_end else "")]
+    try:
+        sequences = label_token_sequences(tokenizer, ending, labels, config.label_separator, config.label_end)
+        lines.append("each label's tokens:")
+        lines += [f"  {label!r}: {tokenizer.convert_ids_to_tokens(ids)} {ids}" for label, ids in zip(labels, sequences)]
+    except ValueError as error:
+        lines.append(f"the labels cannot be scored exactly here: {error}")
+    if backend == "tinker":
+        service_client = _service_client(backend, config, None)
+    else:
+        import tinker_offline
+
+        service_client = tinker_offline.ServiceClient()  # no state is saved
+    client = service_client.create_lora_training_client(base_model=model_name, rank=config.lora_rank,
+                                                        seed=config.seed).result()
+    lines.append("the base model's probability on each form of the labels (first tokens):")
+    lines += [f"  {line}" for line in str(compare_label_forms(client, tokenizer, model_input, labels)).splitlines()]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
 # ----------------------------------------------------------------------- command line
 USAGE = """\
 usage: python -m token_distribution_recipe.train key=value ... [--dry-run]
@@ -737,6 +783,10 @@ def main(argv=None):
         print(_help_text())
         return
     try:
+        if argv[:1] == ["labels"]:
+            settings = argv[1:] + ([] if any(a.startswith("log_path=") for a in argv) else ["log_path=."])
+            show_labels(config_from_argv(settings))
+            return
         config = config_from_argv(argv)
         result = run(config)
     except StepFailed as error:
