@@ -612,3 +612,13 @@ def test_the_labels_sub_command_shows_each_labels_tokens_and_the_forms_probabili
     assert "each label's tokens:" in out and "'joy': ['Ġjoy']" in out, out
     assert "the base model's probability on each form" in out and "Use the " in out
     assert not (tmp_path / "run").exists() and not Path("offline_states").exists()
+
+
+def test_help_and_the_readme_document_the_exit_codes(capsys):
+    train.main(["--help"])
+    out = capsys.readouterr().out
+    readme = (REPO / "README.md").read_text().split("## Train on your own data (the recipe)")[1].split("\n## ")[0]
+    for code in ("0", "1", "2", "130"):
+        assert re.search(rf"^ +{code} +\S", out, re.MULTILINE) and f"`{code}`" in readme, code
+    for text in (out, readme):
+        assert "exit status" in text.lower() and "Ctrl-C" in text and "nothing to do" in text

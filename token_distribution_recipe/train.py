@@ -9,9 +9,16 @@ lists them. On Tinker when ``TINKER_API_KEY`` is set (or
 ``backend=tinker``), else offline with ``tinker_offline``; apart from the service client,
 the tokenizer and the prompt builder (``prompts``), the code is the same.
 
-What a run writes to ``log_path``: ``metrics.jsonl`` (one line per step and per evaluation),
+What a run writes to ``log_path``: ``config.json`` (the settings as given, and what they
+resolved to: backend, model, renderer, versions), ``metrics.jsonl`` (one line per step and per
+evaluation; ``step`` counts the optimizer steps taken when the line is written),
 ``checkpoints.jsonl`` (each saved state's path and step), ``eval_predictions.jsonl`` (each
-evaluation's distribution per example), ``curves.png`` and ``before_after.png``.
+evaluation's distribution per example), ``curves.png`` and ``before_after.png``; offline, the
+saved states themselves in ``offline_states/`` (on Tinker they stay on Tinker's side); and
+``check_failures.txt`` when the checks fail on more examples than the message names.
+
+Exit status (``main``): 0 done or nothing to do, 1 a failed step, 2 a settings or data error,
+130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -701,9 +708,18 @@ def show_labels(config):
 # ----------------------------------------------------------------------- command line
 USAGE = """\
 usage: python -m token_distribution_recipe.train key=value ... [--dry-run]
+       python -m token_distribution_recipe.train labels labels_file=... train_file=... [prefill=...]
 
 Every setting is key=value (chz), e.g. batch_size=4 resume=True; --dry-run (dry_run=True)
-and --help are the only flags."""
+and --help are the only flags. The labels sub-command prints each label's tokens after the
+first training example's prompt and the base model's probability on each form of the labels,
+then exits 0 without training (log_path is not needed).
+
+exit status:
+  0    done: trained to the end, a dry run, --help, or nothing to do (resume=True on a finished run)
+  1    a training step failed (the message says how to resume from the last saved state)
+  2    a settings or data error (a flag, a setting, a file or an example); nothing was sent
+  130  Ctrl-C: the first one saves the state and prints the resume command; a second quits without saving"""
 
 
 def _help_text():
