@@ -540,7 +540,7 @@ def test_whitespace_that_changes_the_tokens_is_warned_with_the_text_and_the_fix(
     out = _plan_output(capsys, small_config(tmp_path, labels_file=str(labels_file)))
     assert "warning: the label 'calm ' starts or ends with whitespace" in out and "'Emotion: calm '" in out, out
     assert "write it as 'calm'" in out and "prefill=" not in out
-    assert "whitespace" not in _plan_output(capsys, small_config(tmp_path))  # the defaults: no warning
+    assert "with whitespace" not in _plan_output(capsys, small_config(tmp_path))  # the defaults: no warning
 
 
 def test_ids_and_prompts_in_both_files_are_warned(tmp_path, capsys):
@@ -567,9 +567,10 @@ def test_a_long_list_of_failures_names_every_example_or_the_file_that_lists_them
     for log_path, listed in ((tmp_path / "run", tmp_path / "run" / "check_failures.txt"),
                              (tmp_path / "a-file", tmp_path / "a-file.check_failures.txt")):
         (tmp_path / "a-file").write_text("not a directory")
-        train_file = write_examples(tmp_path / "data", records, "train.jsonl")
+        train_file = write_examples(tmp_path / "data", records, "mine.jsonl")  # small_config writes train.jsonl
         with pytest.raises(checks.ExampleCheckError) as caught:
-            train.check_and_plan(small_config(tmp_path, train_file=str(train_file), log_path=str(log_path)))
+            train.check_and_plan(small_config(tmp_path, train_file=str(train_file), eval_file=str(train_file),
+                                              log_path=str(log_path)))
         message = str(caught.value)
         assert f"and 9 more, every one listed in {listed}" in message, message  # 7 in each of the two files
         assert all(f"train-0{i}" in listed.read_text() for i in range(1, 8))
@@ -581,14 +582,14 @@ def test_the_target_tolerance_is_stated_and_normalize_targets_says_what_it_chang
     with pytest.raises(checks.ExampleCheckError, match=r"sums to 1\.0020, not 1 within 0\.001"):
         check(tokenizer, records, tmp_path)
     records[2]["target"] = {"joy": 0.5, "calm": 0.3}
-    train_file = write_examples(tmp_path / "data", records, "train.jsonl")
+    train_file = write_examples(tmp_path / "data", records, "mine.jsonl")  # small_config writes train.jsonl
     _, _, labels, checked, _, _, _ = train.check_and_plan(
         small_config(tmp_path, train_file=str(train_file), eval_file=None, normalize_targets=True))
     out = capsys.readouterr().out
     assert f"normalize_targets=True: divided each target by its sum; {train_file}: 2 of 8 target(s) changed" in out, out
-    assert checked[2].example.target == {"joy": 0.625, "calm": 0.375}
+    assert checked[2].example.target == pytest.approx({"joy": 0.625, "calm": 0.375})
     with pytest.raises(checks.ExampleCheckError):
-        train.check_and_plan(small_config(tmp_path, train_file=str(train_file)))  # the default: refused
+        train.check_and_plan(small_config(tmp_path, train_file=str(train_file), eval_file=None))  # the default: refused
 
 
 def test_the_plan_counts_images_and_positions_for_both_files(tmp_path, capsys):

@@ -374,8 +374,8 @@ def whitespace_warnings(tokenizer, prefill, separator, labels):
 
 
 def overlap_warnings(train_examples, eval_examples, train_file, eval_file):
-    """Warnings for ids, and prompts (the same messages), that are in both files: the evaluation
-    is then partly on examples the run trains on."""
+    """Warnings for ids, and prompts (the same messages) under another id, that are in both files:
+    the evaluation is then partly on examples the run trains on."""
     def prompt(example):
         return json.dumps(example.messages, sort_keys=True)
 
@@ -387,7 +387,7 @@ def overlap_warnings(train_examples, eval_examples, train_file, eval_file):
                         f"{', '.join(same_ids)}; the evaluation should hold examples the run never trains on")
     train_prompts = {prompt(e): e for e in train_examples}
     same_prompts = [f"{e.id} ({e.source}) = {train_prompts[prompt(e)].id} ({train_prompts[prompt(e)].source})"
-                    for e in eval_examples if prompt(e) in train_prompts]
+                    for e in eval_examples if prompt(e) in train_prompts and train_prompts[prompt(e)].id != e.id]
     if same_prompts:
         warnings.append(f"warning: {len(same_prompts)} evaluation prompt(s) have the same text as a training prompt: "
                         f"{', '.join(same_prompts)}; the evaluation should hold prompts the run never trains on")
