@@ -336,7 +336,8 @@ def config_record(config, backend, model_name):
 
 def _check_resume_settings(config, saved_path):
     saved = json.loads(saved_path.read_text())
-    saved = saved.get("settings", saved) if isinstance(saved.get("settings"), dict) else saved  # older: flat
+    if isinstance(saved.get("settings"), dict):  # else a config.json from before "resolved": settings only
+        saved = saved["settings"]
     now = _user_settings(config)
     changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in now.items()
                if name not in SETTINGS_THAT_MAY_CHANGE_ON_RESUME and saved.get(name) != value]
