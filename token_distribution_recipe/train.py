@@ -681,6 +681,9 @@ def show_labels(config):
         model_input = example_model_input(builder, first, config.prefill, Path(config.train_file).parent)
     except ValueError as error:
         raise RecipeError(f"{first.id} ({first.source}): {error}") from None
+    if not model_input.chunks or model_input.chunks[-1].type != "encoded_text":
+        raise RecipeError(f"{first.id} ({first.source}): the prompt ends with an image, so the label would follow "
+                          "an image; end it with text, e.g. prefill='Emotion:'")
     ending = ending_tokens(model_input, set(tokenizer.all_special_ids))
     lines = [f"backend: {backend}; model: {model_name}; after the prompt of {first.id} ({first.source}), "
              f"ending {tokenizer.decode(ending)[-40:]!r}, with label_separator={config.label_separator!r}"
