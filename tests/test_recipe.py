@@ -158,7 +158,7 @@ def test_dry_run_prints_the_plan_and_sends_nothing(tmp_path, monkeypatch, capsys
     result = train.run(small_config(tmp_path, dry_run=True))
     out = capsys.readouterr().out
     assert result.status == "dry-run"
-    assert "T per example: min" in out and "2 steps per epoch" not in out and "2 per epoch (batch 4)" in out
+    assert "T per example, in positions: training min" in out and "2 steps per epoch" not in out and "2 per epoch (batch 4)" in out
     assert "nothing was sent" in out and not (tmp_path / "run").exists()
 
 
@@ -241,11 +241,13 @@ def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
     result = train.run(small_config(tmp_path, num_epochs=2, eval_every=2, save_every=2))
     evals = [r for r in metrics(result.log_path) if r["split"] == "eval"]
     assert [r["step"] for r in evals] == [0, 2, 4]
+    assert [r["step"] for r in metrics(result.log_path) if r["split"] == "train"] == [1, 2, 3, 4]  # steps taken
     assert evals[-1]["eval_kl"] < 0.8 * evals[0]["eval_kl"]
     saved = [json.loads(line) for line in (result.log_path / "checkpoints.jsonl").read_text().splitlines()]
     assert [(c["step"], c["reason"]) for c in saved] == [(2, "save_every"), (4, "final")]
     for name in ("curves.png", "before_after.png", "config.json", "eval_predictions.jsonl"):
         assert (result.log_path / name).stat().st_size > 0
+    assert json.loads((result.log_path / "config.json").read_text())["resolved"]["backend"] == "offline"
     with pytest.raises(train.RecipeError, match="holds a run already"):
         train.run(small_config(tmp_path))
 
@@ -312,7 +314,7 @@ def test_ctrl_c_submits_no_step_after_it_and_names_the_step_it_saves(uninterrupt
     assert saved[-1] == first.checkpoint and (saved[-1]["step"], saved[-1]["reason"]) == (3, "interrupt")
     assert re.findall(r"Ctrl-C: .*?step (\d+)", out) == ["3"], out
     assert re.findall(r"stopped: the saved state holds step (\d+) of 4", out) == ["3"], out
-    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [1, 2, 3]
     monkeypatch.setattr(train, "learning_rate_at", rate)
     rest = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
     assert rest.status == "finished" and len(submitted) == 4
@@ -392,7 +394,7 @@ def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterr
     message = str(caught.value)
     assert "step 4 failed: RequestFailedError: Request failed: the service failed this request" in message
     assert "after 2 step(s), is tinker://" in message and "resume=True" in message
-    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [0, 1, 2]
+    assert [r["step"] for r in metrics(tmp_path / "run") if r["split"] == "train"] == [1, 2, 3]
     monkeypatch.setattr(train, "submit_step", submit)
     resumed = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
     assert resumed.status == "finished" and resumed.steps_done == 4
@@ -429,3 +431,195 @@ def test_labels_of_several_tokens_are_planned_and_trained(tmp_path, route, capsy
     assert len(evals) == 2 and evals[-1]["eval_kl"] < evals[0]["eval_kl"]
     predictions = [json.loads(line) for line in (result.log_path / "eval_predictions.jsonl").read_text().splitlines()]
     assert all(len(q) == 23 and abs(sum(q) - 1) < 1e-4 for q in predictions[-1]["q"].values())
+
+
+# ------------------------------------------------- no model: a stand-in training client
+class _Done:
+    def __init__(self, value=None):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _FakeClient:
+    """save_state only: the steps themselves are stood in for by submit_step and step_metrics."""
+
+    def save_state(self, name):
+        return _Done(type("Saved", (), {"path": f"tinker://fake/{name}"})())
+
+
+def _fake_training(tmp_path, monkeypatch, total_steps=3, **settings):
+    """`train._train` on three one-example batches, without a model: each step's metrics are made up."""
+    from types import SimpleNamespace
+
+    from token_distribution_recipe import plots
+
+    figures = []
+    monkeypatch.setattr(train, "submit_step", lambda *args: (_Done(), _Done()))
+    monkeypatch.setattr(train, "step_metrics", lambda data, output: {
+        "train_kl": 1.0, "train_mass": 0.5, "loss": 1.0, "examples": 1})
+    monkeypatch.setattr(plots.plt, "close", lambda fig: figures.append(fig))
+    config = small_config(tmp_path, **settings)
+    Path(config.log_path).mkdir(parents=True)
+    examples = [SimpleNamespace(datums=[]) for _ in range(total_steps)]
+    plan = SimpleNamespace(total_steps=total_steps)
+    result = train._train(config, _FakeClient(), examples, [], ["joy"], [[[i] for i in range(total_steps)]], plan, 0, None)
+    return result, figures
+
+
+def test_one_step_numbering_in_metrics_console_and_plot(tmp_path, monkeypatch, capsys):
+    """Each train line's step is the optimizer steps taken when it is written: 1, 2, 3 in
+    metrics.jsonl, on the console and on the curves' x axis."""
+    result, figures = _fake_training(tmp_path, monkeypatch)
+    out = capsys.readouterr().out
+    assert [r["step"] for r in metrics(result.log_path) if r["split"] == "train"] == [1, 2, 3]
+    assert re.findall(r"^step +(\d+)/3", out, re.MULTILINE) == ["1", "2", "3"], out
+    (figure,) = figures
+    assert list(figure.axes[0].lines[0].get_xdata()) == [1, 2, 3]
+    assert figure.axes[-1].get_xlabel() == "optimizer steps taken"
+
+
+def test_curves_plot_the_mass_on_the_labels_in_a_second_panel(tmp_path, monkeypatch):
+    _, (figure,) = _fake_training(tmp_path, monkeypatch)
+    assert len(figure.axes) == 2 and "mass" in figure.axes[1].get_ylabel()
+    assert list(figure.axes[1].lines[0].get_ydata()) == [0.5, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("kl, uniform, prior, words", [
+    (1.23, 1.10, 0.5, ["worse than the uniform baseline (1.2300 > 1.1000)", "worse than the training prior (1.2300 > 0.5000)"]),
+    (0.2, 1.10, 0.5, ["better than the uniform baseline (0.2000 < 1.1000)", "better than the training prior (0.2000 < 0.5000)"]),
+    (0.7, 1.10, 0.5, ["better than the uniform baseline", "worse than the training prior"]),
+])
+def test_the_summary_compares_the_evaluation_kl_with_both_baselines_in_words(kl, uniform, prior, words):
+    text = train.baseline_words({"eval_kl": kl, "uniform_kl": uniform, "prior_kl": prior})
+    assert all(w in text for w in words), text
+
+
+def test_config_json_records_what_was_resolved_and_resume_compares_only_the_settings(tmp_path):
+    config = small_config(tmp_path)
+    record = train.config_record(config, "offline", "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert record["settings"]["batch_size"] == 4 and record["settings"]["backend"] == "offline"
+    resolved = record["resolved"]
+    assert resolved["model_name"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and resolved["backend"] == "offline"
+    assert resolved["renderer"] == "offline chunks by hand"
+    assert resolved["versions"]["torch"] == torch.__version__ and resolved["versions"]["tinker"]
+    assert "tinker-offline-book" in resolved["versions"]
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps(record))
+    train._check_resume_settings(small_config(tmp_path, resume=True), saved)  # the resolved part is not a setting
+    with pytest.raises(train.RecipeError, match=r"batch_size \(4 -> 2\)"):
+        train._check_resume_settings(small_config(tmp_path, resume=True, batch_size=2), saved)
+
+
+def test_a_dry_run_refuses_a_log_path_that_holds_a_run_and_says_it_checked(tmp_path, capsys):
+    train.run(small_config(tmp_path, dry_run=True))
+    assert "holds no run, so a run may start there" in capsys.readouterr().out
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text('{"step": 1, "split": "train"}\n')
+    with pytest.raises(train.RecipeError, match="holds a run already"):
+        train.run(small_config(tmp_path, dry_run=True))
+
+
+# ------------------------------------------------------- warnings and the plan (tokenizer only)
+def _plan_output(capsys, config):
+    """What check_and_plan prints (its warnings), whether or not the checks then pass."""
+    try:
+        train.check_and_plan(config)
+    except checks.ExampleCheckError:
+        pass
+    return capsys.readouterr().out
+
+
+def test_whitespace_that_changes_the_tokens_is_warned_with_the_text_and_the_fix(tmp_path, capsys):
+    out = _plan_output(capsys, small_config(tmp_path, prefill="Emotion: "))
+    assert "warning: prefill='Emotion: ' ends with whitespace" in out and "'Emotion:  joy'" in out, out
+    assert "fix: prefill='Emotion:' with label_separator=' '" in out
+    labels_file = tmp_path / "labels.json"
+    labels_file.write_text(json.dumps(data.read_labels(LABELS_FILE)[:-1] + ["calm "]))
+    out = _plan_output(capsys, small_config(tmp_path, labels_file=str(labels_file)))
+    assert "warning: the label 'calm ' starts or ends with whitespace" in out and "'Emotion: calm '" in out, out
+    assert "write it as 'calm'" in out and "prefill=" not in out
+    assert "with whitespace" not in _plan_output(capsys, small_config(tmp_path))  # the defaults: no warning
+
+
+def test_ids_and_prompts_in_both_files_are_warned(tmp_path, capsys):
+    out = _plan_output(capsys, small_config(tmp_path))  # small_config evaluates on its training file
+    assert "warning: 8 id(s) are in both" in out and "train-01, train-02" in out and "train-08" in out, out
+    records = shipped("train.jsonl", 2)
+    for record in records:
+        record["id"] = "held-out-" + record["id"]
+    eval_file = write_examples(tmp_path / "data", records, "eval.jsonl")
+    out = _plan_output(capsys, small_config(tmp_path, eval_file=str(eval_file)))
+    assert "id(s) are in both" not in out
+    assert "warning: 2 evaluation prompt(s) have the same text as a training prompt: held-out-train-01" in out, out
+    eval_file = write_examples(tmp_path / "data", shipped("eval.jsonl"), "eval.jsonl")
+    assert "warning" not in _plan_output(capsys, small_config(tmp_path, eval_file=str(eval_file)))
+
+
+def test_a_long_list_of_failures_names_every_example_or_the_file_that_lists_them(tokenizer, tmp_path):
+    records = shipped("train.jsonl", 8)
+    for record in records[:7]:
+        record["target"] = {"joy": 0.5}
+    with pytest.raises(checks.ExampleCheckError) as caught:  # no log_path: every one named
+        check(tokenizer, records, tmp_path)
+    assert "more" not in str(caught.value) and all(f"train-0{i}" in str(caught.value) for i in range(1, 8))
+    for log_path, listed in ((tmp_path / "run", tmp_path / "run" / "check_failures.txt"),
+                             (tmp_path / "a-file", tmp_path / "a-file.check_failures.txt")):
+        (tmp_path / "a-file").write_text("not a directory")
+        train_file = write_examples(tmp_path / "data", records, "mine.jsonl")  # small_config writes train.jsonl
+        with pytest.raises(checks.ExampleCheckError) as caught:
+            train.check_and_plan(small_config(tmp_path, train_file=str(train_file), eval_file=str(train_file),
+                                              log_path=str(log_path)))
+        message = str(caught.value)
+        assert f"and 9 more, every one listed in {listed}" in message, message  # 7 in each of the two files
+        assert all(f"train-0{i}" in listed.read_text() for i in range(1, 8))
+
+
+def test_the_target_tolerance_is_stated_and_normalize_targets_says_what_it_changed(tokenizer, tmp_path, capsys):
+    records = shipped("train.jsonl", 8)
+    records[1]["target"] = {"joy": 0.5, "calm": 0.502}
+    with pytest.raises(checks.ExampleCheckError, match=r"sums to 1\.0020, not 1 within 0\.001"):
+        check(tokenizer, records, tmp_path)
+    records[2]["target"] = {"joy": 0.5, "calm": 0.3}
+    train_file = write_examples(tmp_path / "data", records, "mine.jsonl")  # small_config writes train.jsonl
+    _, _, labels, checked, _, _, _ = train.check_and_plan(
+        small_config(tmp_path, train_file=str(train_file), eval_file=None, normalize_targets=True))
+    out = capsys.readouterr().out
+    assert f"normalize_targets=True: divided each target by its sum; {train_file}: 2 of 8 target(s) changed" in out, out
+    assert checked[2].example.target == pytest.approx({"joy": 0.625, "calm": 0.375})
+    with pytest.raises(checks.ExampleCheckError):
+        train.check_and_plan(small_config(tmp_path, train_file=str(train_file), eval_file=None))  # the default: refused
+
+
+def test_the_plan_counts_images_and_positions_for_both_files(tmp_path, capsys):
+    eval_file = write_examples(tmp_path / "data", shipped("eval.jsonl"), "eval.jsonl")
+    *_, plan = train.check_and_plan(small_config(tmp_path, eval_file=str(eval_file)))
+    lines = plan.lines("Emotion:", 0)
+    t_line = next(line for line in lines if line.startswith("T per example"))
+    image_line = next(line for line in lines if line.startswith("images:"))
+    assert f"evaluation min {plan.eval_lengths.min():,}" in t_line and "training min" in t_line, t_line
+    with_images = int((plan.eval_image_positions > 0).sum())
+    assert f"evaluation {with_images} of {len(plan.eval_lengths)} example(s) with images" in image_line, image_line
+    assert image_line.count("image positions per example") == 2
+
+
+@pytest.mark.slow
+def test_the_labels_sub_command_shows_each_labels_tokens_and_the_forms_probabilities(tmp_path, capsys):
+    """Slow: one forward pass of SmolLM2 on the first training example."""
+    train_file = write_examples(tmp_path / "data", shipped("train.jsonl", 2), "train.jsonl")
+    assert train.main(["labels", f"labels_file={LABELS_FILE}", f"train_file={train_file}", "backend=offline"]) is None
+    out = capsys.readouterr().out
+    assert "each label's tokens:" in out and "'joy': ['Ġjoy']" in out, out
+    assert "the base model's probability on each form" in out and "Use the " in out
+    assert not (tmp_path / "run").exists() and not Path("offline_states").exists()
+
+
+def test_help_and_the_readme_document_the_exit_codes(capsys):
+    train.main(["--help"])
+    out = capsys.readouterr().out
+    readme = (REPO / "README.md").read_text().split("## Train on your own data (the recipe)")[1].split("\n## ")[0]
+    for code in ("0", "1", "2", "130"):
+        assert re.search(rf"^ +{code} +\S", out, re.MULTILINE) and f"`{code}`" in readme, code
+    for text in (out, readme):
+        assert "exit status" in text.lower() and "Ctrl-C" in text and "nothing to do" in text

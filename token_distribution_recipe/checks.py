@@ -31,6 +31,7 @@ from token_set import build_label_datums, label_token_sequences, target_vector
 from .prompts import example_model_input
 
 TARGET_TOLERANCE = 1e-3  # build_datum's own tolerance
+ROUNDING = 1e-9  # normalize_targets leaves a sum this close to 1 alone
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +42,24 @@ class Problem:
     fix: str
 
 
+SHOWN = 5  # examples named per kind of failure when the full list is in a file
+
+
+def problem_list(problems):
+    """Every problem, one per line, for the file a long report points to."""
+    return "".join(f"{p.example_id} ({p.source}): {p.what}\n    fix: {p.fix}\n" for p in problems)
+
+
 class ExampleCheckError(ValueError):
     """Examples that fail their checks; ``problems`` lists every one, and ``label_set`` (a
-    ``LabelSetError``, or None) says when the labels themselves cannot be scored."""
+    ``LabelSetError``, or None) says when the labels themselves cannot be scored.
 
-    def __init__(self, problems, checked_count, label_set=None):
-        self.problems, self.label_set = problems, label_set
+    The message names every failing example, unless ``listed_in`` (a path) holds the full
+    list (``problem_list``): then it names the first few of each kind and says where the rest are."""
+
+    def __init__(self, problems, checked_count, label_set=None, listed_in=None):
+        self.problems, self.label_set, self.listed_in = problems, label_set, listed_in
+        self.checked_count = checked_count
         failing = {problem.example_id for problem in problems}
         groups = {}
         for problem in problems:  # one line per kind of failure, listing the examples it hits
@@ -55,7 +68,10 @@ class ExampleCheckError(ValueError):
         if problems or not label_set:
             lines.append(f"{len(failing)} of {checked_count} examples fail their checks; nothing was sent.")
         for (what, fix), where in groups.items():
-            shown = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+            if listed_in is not None and len(where) > SHOWN:
+                shown = ", ".join(where[:SHOWN]) + f" and {len(where) - SHOWN} more, every one listed in {listed_in}"
+            else:
+                shown = ", ".join(where)
             lines.append(f"- {shown}: {what}\n    fix: {fix}")
         super().__init__("\n".join(lines))
 
@@ -118,9 +134,27 @@ def _target_problems(target, labels):
         return [("the target holds a negative probability", "give each label a probability >= 0")]
     total = float(sum(values))
     if abs(total - 1) > TARGET_TOLERANCE:
-        return [(f"the target sums to {total:.4f}, not 1",
-                 "fix the data, or divide each probability by the sum (a target that does not sum to 1 trains toward another target)")]
+        return [(f"the target sums to {total:.4f}, not 1 within {TARGET_TOLERANCE:g}",
+                 "fix the data, or divide each probability by the sum (normalize_targets=True does it for every "
+                 "target; a target that does not sum to 1 trains toward another target)")]
     return []
+
+
+def normalize_targets(examples):
+    """Each example with its target divided by its sum, and how many targets that changed (a
+    sum within ``ROUNDING`` of 1 is float rounding: left as it is). Targets that cannot be divided (a value that is not a finite number >= 0, or a sum of 0)
+    are left as they are, for the checks to report."""
+    result, changed = [], 0
+    for example in examples:
+        values = list(example.target.values())
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+                      for v in values)
+        total = float(sum(values)) if numbers else 0.0
+        if numbers and total > 0 and abs(total - 1) > ROUNDING:
+            example = dataclasses.replace(example, target={label: value / total for label, value in example.target.items()})
+            changed += 1
+        result.append(example)
+    return result, changed
 
 
 def _image_problems(model_input):

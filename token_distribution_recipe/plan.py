@@ -59,6 +59,8 @@ class Plan:
     multi_token_labels: int  # labels of several tokens after the prompt's ending
     datums_per_example: int  # one per branch of the labels' token tree (1 when every label is one token)
     positions: np.ndarray  # positions each training example sends: T per datum, plus each branch's tokens
+    eval_lengths: np.ndarray = None  # T per evaluation example
+    eval_image_positions: np.ndarray = None  # image positions per evaluation example (all its images together)
 
     @property
     def total_steps(self):
@@ -72,12 +74,25 @@ class Plan:
         lengths, images = self.lengths, self.image_positions
         # before training, after every eval_every-th step short of the last, and at the end
         evals = 2 + ((self.total_steps - 1) // eval_every if eval_every else 0)
-        with_images = int((images > 0).sum())
+
+        def lengths_text(values):
+            return f"min {values.min():,}, median {int(np.median(values)):,}, max {values.max():,}"
+
+        def images_text(values):
+            with_images = int((values > 0).sum())
+            if not with_images:
+                return f"none of {len(values)} examples has images"
+            return (f"{with_images} of {len(values)} example(s) with images, "
+                    f"at most {values.max():,} image positions per example (its images together)")
+
+        has_eval = self.eval_lengths is not None and len(self.eval_lengths)
         return [
             f"examples: {self.train_count} to train on, {self.eval_count} to evaluate; "
             f"{len(self.labels)} labels after {prefill!r}",
-            f"T per example: min {lengths.min():,}, median {int(np.median(lengths)):,}, max {lengths.max():,} "
-            f"positions; {with_images} example(s) with images ({images.max():,} image positions at most)",
+            f"T per example, in positions: training {lengths_text(lengths)}"
+            + (f"; evaluation {lengths_text(self.eval_lengths)}" if has_eval else ""),
+            f"images: training {images_text(images)}"
+            + (f"; evaluation {images_text(self.eval_image_positions)}" if has_eval else ""),
             f"labels: {self.multi_token_labels} of {len(self.labels)} are several tokens, so each example takes "
             f"{self.datums_per_example} datum(s) (one per branch of the labels' token tree) and "
             f"{int(self.positions.sum()) - int(lengths.sum()):,} more positions in all than its T"
@@ -96,9 +111,12 @@ class Plan:
 def make_plan(train, evaluation, labels, batches, epochs, route):
     """The plan for `train` and `evaluation` (CheckedExample lists) and one epoch's `batches`
     (lists of indices into `train`)."""
+    def image_positions_of(checked):
+        return np.array([sum(ch.length for ch in c.model_input.chunks if isinstance(ch, types.ImageChunk))
+                         for c in checked], dtype=int)
+
     lengths = np.array([c.length for c in train])
-    image_positions = np.array([sum(ch.length for ch in c.model_input.chunks if isinstance(ch, types.ImageChunk))
-                                for c in train])
+    image_positions = image_positions_of(train)
     sizes = [(sum(datum_bytes(d) for i in batch for d in train[i].datums),
               len(sdk_requests([d for i in batch for d in train[i].datums]))) for batch in batches]
     largest_bytes, largest_requests = max(sizes)
@@ -111,4 +129,5 @@ def make_plan(train, evaluation, labels, batches, epochs, route):
         multi_token_labels=sum(len(seq) > 1 for seq in train[0].sequences),
         datums_per_example=max(len(c.datums) for c in train),
         positions=np.array([c.positions for c in train]),
+        eval_lengths=np.array([c.length for c in evaluation], dtype=int), eval_image_positions=image_positions_of(evaluation),
     )

@@ -11,11 +11,12 @@ import numpy as np  # noqa: E402
 
 
 def plot_curves(train_records, eval_records, path):
-    """Training KL per step and evaluation KL at each evaluation, with the two baselines (the
-    training prior's in words when it is infinite: ``prior_kl`` is None)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    ax.plot([r["step"] + 1 for r in train_records], [r["train_kl"] for r in train_records],
-            marker="o", markersize=3, color="tab:blue", label="training batch (before its step)")
+    """Two panels against the optimizer steps taken (each record's ``step``): the KL (training
+    KL per step and evaluation KL at each evaluation, with the two baselines; the training
+    prior's in words when it is infinite: ``prior_kl`` is None), and the mass on the labels."""
+    fig, (ax, mass_ax) = plt.subplots(2, 1, figsize=(7.5, 6.8), sharex=True, height_ratios=(3, 2))
+    ax.plot([r["step"] for r in train_records], [r["train_kl"] for r in train_records],
+            marker="o", markersize=3, color="tab:blue", label="training batch (measured before the step it counts)")
     if eval_records:
         ax.plot([r["step"] for r in eval_records], [r["eval_kl"] for r in eval_records],
                 marker="s", color="tab:green", label="evaluation file")
@@ -28,10 +29,19 @@ def plot_curves(train_records, eval_records, path):
                        label=f"evaluation: training-prior baseline ({last['prior_kl']:.2f})")
         ax.axhline(last["uniform_kl"], linestyle=":", color="gray", linewidth=1,
                    label=f"evaluation: uniform baseline ({last['uniform_kl']:.2f})")
-    ax.set_xlabel("optimizer steps taken")
     ax.set_ylabel("mean KL(p || q) over the labels")
     ax.set_title("KL over the label set")
     ax.legend(fontsize=8)
+    mass_ax.plot([r["step"] for r in train_records], [r["train_mass"] for r in train_records],
+                 marker="o", markersize=3, color="tab:blue", label="training batch (measured before the step it counts)")
+    if eval_records:
+        mass_ax.plot([r["step"] for r in eval_records], [r["eval_mass"] for r in eval_records],
+                     marker="s", color="tab:green", label="evaluation file")
+    mass_ax.set_ylim(0, 1.05)
+    mass_ax.set_xlabel("optimizer steps taken")
+    mass_ax.set_ylabel("mass on the labels")
+    mass_ax.set_title("Probability on the label set (before renormalizing)")
+    mass_ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -9,9 +9,16 @@ lists them. On Tinker when ``TINKER_API_KEY`` is set (or
 ``backend=tinker``), else offline with ``tinker_offline``; apart from the service client,
 the tokenizer and the prompt builder (``prompts``), the code is the same.
 
-What a run writes to ``log_path``: ``metrics.jsonl`` (one line per step and per evaluation),
+What a run writes to ``log_path``: ``config.json`` (the settings as given, and what they
+resolved to: backend, model, renderer, versions), ``metrics.jsonl`` (one line per step and per
+evaluation; ``step`` counts the optimizer steps taken when the line is written),
 ``checkpoints.jsonl`` (each saved state's path and step), ``eval_predictions.jsonl`` (each
-evaluation's distribution per example), ``curves.png`` and ``before_after.png``.
+evaluation's distribution per example), ``curves.png`` and ``before_after.png``; offline, the
+saved states themselves in ``offline_states/`` (on Tinker they stay on Tinker's side); and
+``check_failures.txt`` when the checks fail on more examples than the message names.
+
+Exit status (``main``): 0 done or nothing to do, 1 a failed step, 2 a settings or data error,
+130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import numpy as np
 from token_set import baseline_kls, evaluate_label_sequences, target_vector
 
 from . import plots
-from .checks import ExampleCheckError, LabelSetError, check_examples
+from .checks import SHOWN, ExampleCheckError, LabelSetError, check_examples, normalize_targets, problem_list
 from .data import DataFileError, read_examples, read_labels
 from .plan import make_plan
 from .prompts import prompt_builder
@@ -64,6 +71,8 @@ class Config:
     num_epochs: int = chz.field(default=3, doc="passes over the training file")
     route: Literal["kl", "cross_entropy", "kl_mass"] = chz.field(default="kl", doc="kl: the KL callable; cross_entropy: the built-in loss, target as weights; kl_mass: KL - mass_weight * log(mass)")
     mass_weight: float = chz.field(default=0.1, doc="route kl_mass only")
+    normalize_targets: bool = chz.field(default=False, doc="divide every target by its sum (prints how many it changed); "
+                                        "otherwise a target must sum to 1 within 0.001")
     max_length: int = chz.field(default=8192, doc="refuse examples longer than this many positions")
     eval_every: int = chz.field(default=5, doc="steps between evaluations (0: only before and after)")
     save_every: int = chz.field(default=10, doc="steps between saved states (0: only at the end)")
@@ -266,7 +275,7 @@ class Progress:
             self.bar.update(1)
             self.bar.set_postfix(loss=f"{record['loss']:.4f}", kl=f"{record['train_kl']:.4f}")
         else:
-            print(f"step {record['step'] + 1:>4}/{self.total}  epoch {record['epoch'] + 1}  "
+            print(f"step {record['step']:>4}/{self.total}  epoch {record['epoch'] + 1}  "
                   f"lr {record['learning_rate']:.2e}  loss {record['loss']:.4f}  KL {record['train_kl']:.4f}  "
                   f"mass {record['train_mass']:.3f}  {record['seconds']:.1f} s", flush=True)
 
@@ -298,14 +307,113 @@ def _eval_line(record):
 SETTINGS_THAT_MAY_CHANGE_ON_RESUME = ("resume", "dry_run", "progress", "plot_examples", "base_url")
 
 
+def _user_settings(config):
+    """The settings as given (Config's fields); what resume=True compares."""
+    return {name: getattr(config, name) for name in chz.chz_fields(config)}
+
+
+def _version(distribution):
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None  # not installed (token_set used from a checkout without `pip install -e .`)
+
+
+def config_record(config, backend, model_name):
+    """What config.json holds: ``settings``, the settings as given (resume compares only
+    these), and ``resolved``, what the run used: the backend, the model, the renderer and
+    the versions of tinker, token_set's package (tinker-offline-book) and torch."""
+    import torch
+
+    return {"settings": _user_settings(config), "resolved": {
+        "backend": backend, "model_name": model_name,
+        "renderer": config.renderer_name if backend == "tinker" else "offline chunks by hand",
+        "versions": {"tinker": _version("tinker"), "tinker-offline-book": _version("tinker-offline-book"),
+                     "torch": torch.__version__}}}
+
+
 def _check_resume_settings(config, saved_path):
     saved = json.loads(saved_path.read_text())
-    now = {name: getattr(config, name) for name in chz.chz_fields(config)}
+    if isinstance(saved.get("settings"), dict):  # else a config.json from before "resolved": settings only
+        saved = saved["settings"]
+    now = _user_settings(config)
     changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in now.items()
                if name not in SETTINGS_THAT_MAY_CHANGE_ON_RESUME and saved.get(name) != value]
     if changed:
         raise RecipeError(f"resume=True needs the settings the run started with ({saved_path}); changed: "
                           + ", ".join(changed))
+
+
+def whitespace_warnings(tokenizer, prefill, separator, labels):
+    """Warnings (lines of text) for whitespace at the prefill's end or a label's edges that
+    changes the tokens: the text the model is trained on, and the fix."""
+    def tokens(text):
+        return tokenizer.encode(text, add_special_tokens=False)
+
+    warnings = []
+    bare_prefill = prefill.rstrip()
+    if bare_prefill != prefill:
+        spaced = separator or " "
+        changed = [label for label in labels
+                   if tokens(prefill + separator + label) != tokens(bare_prefill + spaced + label.strip())]
+        if changed:
+            word = changed[0]
+            warnings.append(
+                f"warning: prefill={prefill!r} ends with whitespace and label_separator={separator!r} follows it, so "
+                f"the text becomes {prefill + separator + word!r}, tokenized {tokenizer.convert_ids_to_tokens(tokens(prefill + separator + word))}; "
+                f"fix: prefill={bare_prefill!r} with label_separator={spaced!r} gives {bare_prefill + spaced + word!r}")
+    for label in labels:
+        if label != label.strip():
+            text = bare_prefill + (separator or "") + label
+            if tokens(text) != tokens(bare_prefill + (separator or "") + label.strip()):
+                warnings.append(f"warning: the label {label!r} starts or ends with whitespace, so the text becomes "
+                                f"{text!r}; fix: write it as {label.strip()!r} in labels_file (label_separator "
+                                "puts the space before it)")
+    return warnings
+
+
+def overlap_warnings(train_examples, eval_examples, train_file, eval_file):
+    """Warnings for ids, and prompts (the same messages) under another id, that are in both files:
+    the evaluation is then partly on examples the run trains on."""
+    def prompt(example):
+        return json.dumps(example.messages, sort_keys=True)
+
+    warnings = []
+    train_ids = {e.id for e in train_examples}
+    same_ids = [e.id for e in eval_examples if e.id in train_ids]
+    if same_ids:
+        warnings.append(f"warning: {len(same_ids)} id(s) are in both {train_file} and {eval_file}: "
+                        f"{', '.join(same_ids)}; the evaluation should hold examples the run never trains on")
+    train_prompts = {prompt(e): e for e in train_examples}
+    same_prompts = [f"{e.id} ({e.source}) = {train_prompts[prompt(e)].id} ({train_prompts[prompt(e)].source})"
+                    for e in eval_examples if prompt(e) in train_prompts and train_prompts[prompt(e)].id != e.id]
+    if same_prompts:
+        warnings.append(f"warning: {len(same_prompts)} evaluation prompt(s) have the same text as a training prompt: "
+                        f"{', '.join(same_prompts)}; the evaluation should hold prompts the run never trains on")
+    return warnings
+
+
+def _long_report(problems):
+    """Whether some kind of failure hits more examples than a message names."""
+    counts = {}
+    for problem in problems:
+        counts[(problem.what, problem.fix)] = counts.get((problem.what, problem.fix), 0) + 1
+    return max(counts.values(), default=0) > SHOWN
+
+
+def _write_problem_list(log_path, problems):
+    """Every failing example, written to log_path/check_failures.txt, or next to log_path when it
+    cannot be written; the path, or None when neither can (the message then names them all)."""
+    for path in (log_path / "check_failures.txt", log_path.parent / f"{log_path.name}.check_failures.txt"):
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(problem_list(problems))
+            return path
+        except OSError:
+            continue
+    return None
 
 
 def check_and_plan(config):
@@ -317,7 +425,17 @@ def check_and_plan(config):
     files = [(config.train_file, read_examples(config.train_file))]
     if config.eval_file:
         files.append((config.eval_file, read_examples(config.eval_file)))
+    if config.normalize_targets:  # explicit, and said: never silent
+        normalized = [(path, *normalize_targets(examples)) for path, examples in files]
+        files = [(path, examples) for path, examples, _ in normalized]
+        print("normalize_targets=True: divided each target by its sum; "
+              + "; ".join(f"{path}: {changed} of {len(examples)} target(s) changed" for path, examples, changed in normalized))
     tokenizer = _tokenizer(backend, model_name)
+    warnings = whitespace_warnings(tokenizer, config.prefill, config.label_separator, labels)
+    if len(files) > 1:
+        warnings += overlap_warnings(files[0][1], files[1][1], config.train_file, config.eval_file)
+    for warning in warnings:  # printed, not raised: the run goes on
+        print(warning, flush=True)
     builder = prompt_builder(backend, model_name, config.renderer_name, tokenizer)
     checked, problems, label_sets = [], [], []
     for path, examples in files:  # every file checked before any failure is reported
@@ -332,11 +450,23 @@ def check_and_plan(config):
         label_set = None
         if label_sets:  # one report for the labels file, whichever data file showed the ending
             label_set = LabelSetError(config.labels_file, {k: v for error in label_sets for k, v in error.failures.items()})
-        raise ExampleCheckError(problems, sum(len(examples) for _, examples in files), label_set)
+        count = sum(len(examples) for _, examples in files)
+        listed_in = None
+        if _long_report(problems):
+            listed_in = _write_problem_list(Path(config.log_path), problems)
+        raise ExampleCheckError(problems, count, label_set, listed_in)
     train, evaluation = checked[0], (checked[1] if len(checked) > 1 else [])
     batches = [epoch_batches(len(train), config.batch_size, config.seed, e) for e in range(config.num_epochs)]
     plan = make_plan(train, evaluation, labels, batches[0], config.num_epochs, config.route)
     return backend, model_name, labels, train, evaluation, batches, plan
+
+
+def _log_path_words(config, checkpoints):
+    """What a dry run says about log_path, checked as the real run checks it."""
+    if config.resume:
+        return (f"{config.log_path} holds a run; resume=True continues it from its saved state after "
+                f"{checkpoints[-1]['step']} step(s) (checked as a real run checks it)")
+    return f"{config.log_path} holds no run, so a run may start there (checked as a real run checks it)"
 
 
 def run(config):
@@ -353,7 +483,7 @@ def run(config):
             print(f"{log_path} holds a finished run ({checkpoints[-1]['step']} steps, final state "
                   f"{checkpoints[-1]['path']}); it is already complete, so nothing was done")
             return RunResult("complete", checkpoints[-1]["step"], log_path, checkpoint=checkpoints[-1])
-    elif not config.dry_run and (metrics_path.exists() or checkpoints):
+    elif metrics_path.exists() or checkpoints:  # a dry run checks this too, as the real run would
         raise RecipeError(f"{log_path} holds a run already; continue it with resume=True, or choose another log_path")
 
     backend, model_name, labels, train, evaluation, batches, plan = check_and_plan(config)
@@ -361,6 +491,7 @@ def run(config):
           f"{config.renderer_name if backend == 'tinker' else 'chat template by hand (offline)'}")
     print("\n".join(plan.lines(config.prefill, config.eval_every)), flush=True)
     if config.dry_run:
+        print(f"log_path: {_log_path_words(config, checkpoints)}")
         print("dry run: checked and planned; nothing was sent")
         return RunResult("dry-run", 0, log_path)
 
@@ -371,12 +502,12 @@ def run(config):
         start = last_checkpoint["step"]
         training_client = service_client.create_training_client_from_state_with_optimizer(last_checkpoint["path"]).result()
         # What the interrupted run logged after its last saved state is redone, so it goes.
-        _keep_until(metrics_path, lambda r: r["step"] < start if r["split"] == "train" else r["step"] <= start)
+        _keep_until(metrics_path, lambda r: r["step"] <= start)
         _keep_until(predictions_path, lambda r: r["step"] <= start)
         print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
     else:
         last_checkpoint, start = None, 0
-        config_path.write_text(_dumps({name: getattr(config, name) for name in chz.chz_fields(config)}, indent=1))
+        config_path.write_text(_dumps(config_record(config, backend, model_name), indent=1))
         training_client = service_client.create_lora_training_client(
             base_model=model_name, rank=config.lora_rank, seed=config.seed).result()
     return _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint)
@@ -413,7 +544,9 @@ def _train(config, training_client, train, evaluation, labels, batches, plan, st
         optim.result()
         # A step's time: its submission (offline the engine computes there) plus the wait for it.
         seconds = submit_seconds + time.perf_counter() - waited_from
-        record = {"step": step, "split": "train", "epoch": epoch, "learning_rate": learning_rate,
+        # "step": the optimizer steps taken when the line is written (this one included), as in
+        # the evaluation records, the console and the plots' x axis
+        record = {"step": step + 1, "split": "train", "epoch": epoch, "learning_rate": learning_rate,
                   **step_metrics(data, output), "seconds": seconds}
         _append_jsonl(metrics_path, record)
         progress.step(record)
@@ -491,6 +624,25 @@ def _write_plots(log_path, labels, evaluation, count):
                                 log_path / "before_after.png")
 
 
+def _compared(kl, baseline, name):
+    """The evaluation KL against one baseline, in words: "worse than the uniform baseline (1.23 > 1.10)"."""
+    if kl < baseline:
+        return f"better than the {name} ({kl:.4f} < {baseline:.4f})"
+    if kl > baseline:
+        return f"worse than the {name} ({kl:.4f} > {baseline:.4f})"
+    return f"equal to the {name} ({kl:.4f})"
+
+
+def baseline_words(record):
+    """An evaluation record's KL against both baselines, in words (lower KL is better)."""
+    uniform = _compared(record["eval_kl"], record["uniform_kl"], "uniform baseline")
+    if record["prior_kl"] is None:
+        prior = f"better than the training prior, whose KL is infinite ({record['prior_kl_note']})"
+    else:
+        prior = _compared(record["eval_kl"], record["prior_kl"], "training prior")
+    return f"the evaluation KL after training is {uniform} and {prior}"
+
+
 def _print_summary(log_path, total):
     records = _read_jsonl(log_path / "metrics.jsonl")
     train_records = [r for r in records if r["split"] == "train"]
@@ -503,16 +655,75 @@ def _print_summary(log_path, total):
         print(f"evaluation KL {first['eval_kl']:.4f} -> {last['eval_kl']:.4f} (uniform {last['uniform_kl']:.4f}, "
               f"{_prior_text(last)}); mass {first['eval_mass']:.3f} -> {last['eval_mass']:.3f}; "
               f"top label agrees {first['eval_top_agreement']:.0%} -> {last['eval_top_agreement']:.0%}")
+        print(baseline_words(last) + " (lower is better)")
     print(f"wrote {log_path / 'metrics.jsonl'}, {log_path / 'curves.png'}"
           + (f", {log_path / 'before_after.png'}" if (log_path / "before_after.png").exists() else ""))
+
+
+# ------------------------------------------------------------------------- labels
+def show_labels(config):
+    """The ``labels`` sub-command: for the model and the prefill at the first training example's
+    ending, each label's tokens (``token_set.label_token_sequences``) and the base model's
+    probability on each written form of the labels (``token_set.compare_label_forms``). Trains
+    nothing and writes nothing; returns the printed text."""
+    from token_set import compare_label_forms, label_token_sequences
+
+    from .checks import ending_tokens
+    from .prompts import example_model_input
+
+    backend = _backend(config)
+    model_name = config.model_name or DEFAULT_MODELS[backend]
+    labels = read_labels(config.labels_file)
+    first = read_examples(config.train_file)[0]
+    tokenizer = _tokenizer(backend, model_name)
+    builder = prompt_builder(backend, model_name, config.renderer_name, tokenizer)
+    try:
+        model_input = example_model_input(builder, first, config.prefill, Path(config.train_file).parent)
+    except ValueError as error:
+        raise RecipeError(f"{first.id} ({first.source}): {error}") from None
+    if not model_input.chunks or model_input.chunks[-1].type != "encoded_text":
+        raise RecipeError(f"{first.id} ({first.source}): the prompt ends with an image, so the label would follow "
+                          "an image; end it with text, e.g. prefill='Emotion:'")
+    ending = ending_tokens(model_input, set(tokenizer.all_special_ids))
+    lines = [f"backend: {backend}; model: {model_name}; after the prompt of {first.id} ({first.source}), "
+             f"ending {tokenizer.decode(ending)[-40:]!r}, with label_separator={config.label_separator!r}"
+             + (f" and label_end={config.label_end!r}" if config.label_end else "")]
+    try:
+        sequences = label_token_sequences(tokenizer, ending, labels, config.label_separator, config.label_end)
+        lines.append("each label's tokens:")
+        lines += [f"  {label!r}: {tokenizer.convert_ids_to_tokens(ids)} {ids}" for label, ids in zip(labels, sequences)]
+    except ValueError as error:
+        lines.append(f"the labels cannot be scored exactly here: {error}")
+    if backend == "tinker":
+        service_client = _service_client(backend, config, None)
+    else:
+        import tinker_offline
+
+        service_client = tinker_offline.ServiceClient()  # no state is saved
+    client = service_client.create_lora_training_client(base_model=model_name, rank=config.lora_rank,
+                                                        seed=config.seed).result()
+    lines.append("the base model's probability on each form of the labels (first tokens):")
+    lines += [f"  {line}" for line in str(compare_label_forms(client, tokenizer, model_input, labels)).splitlines()]
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
 
 
 # ----------------------------------------------------------------------- command line
 USAGE = """\
 usage: python -m token_distribution_recipe.train key=value ... [--dry-run]
+       python -m token_distribution_recipe.train labels labels_file=... train_file=... [prefill=...]
 
 Every setting is key=value (chz), e.g. batch_size=4 resume=True; --dry-run (dry_run=True)
-and --help are the only flags."""
+and --help are the only flags. The labels sub-command prints each label's tokens after the
+first training example's prompt and the base model's probability on each form of the labels,
+then exits 0 without training (log_path is not needed).
+
+exit status:
+  0    done: trained to the end, a dry run, --help, or nothing to do (resume=True on a finished run)
+  1    a training step failed (the message says how to resume from the last saved state)
+  2    a settings or data error (a flag, a setting, a file or an example); nothing was sent
+  130  Ctrl-C: the first one saves the state and prints the resume command; a second quits without saving"""
 
 
 def _help_text():
@@ -592,6 +803,10 @@ def main(argv=None):
         print(_help_text())
         return
     try:
+        if argv[:1] == ["labels"]:
+            settings = argv[1:] + ([] if any(a.startswith("log_path=") for a in argv) else ["log_path=."])
+            show_labels(config_from_argv(settings))
+            return
         config = config_from_argv(argv)
         result = run(config)
     except StepFailed as error:
