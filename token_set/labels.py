@@ -12,6 +12,8 @@ import textwrap
 import torch
 from tinker import types
 
+from .evaluation import forward_logprobs
+
 
 def label_token_ids(tokenizer, labels: list[str], separator: str = " ") -> list[int]:
     """One token id per label, in ``labels`` order: the token of ``separator + label``.
@@ -183,7 +185,7 @@ def compare_label_forms(training_client, tokenizer, model_input: types.ModelInpu
     target_tokens[T - 1] = torch.tensor(all_ids)
     probe = types.Datum(model_input=model_input,
                         loss_fn_inputs={"target_tokens": target_tokens, "weights": torch.zeros((T, len(all_ids)))})
-    row = training_client.forward([probe], "cross_entropy").result().loss_fn_outputs[0]["logprobs"].to_torch()[T - 1]
+    row = forward_logprobs(training_client, [probe])[0][T - 1]
     probability = dict(zip(all_ids, row.exp().tolist()))
     return LabelFormReport([LabelForm(name, pieces, ids, problems, [probability[i] for i in ids])
                             for name, (pieces, ids, problems) in checked.items()])

@@ -38,7 +38,8 @@ import numpy as np
 import torch
 from tinker import types
 
-from .datums import build_datum, server_datum
+from .datums import build_datum
+from .evaluation import forward_logprobs
 
 #: Numbers that group an example's datums in a batch; unique within one process.
 _EXAMPLE_KEYS = itertools.count(1)
@@ -198,8 +199,7 @@ def label_logprobs(training_client, model_input: types.ModelInput, label_tokens:
     tokens as lists of ids), from one ``forward`` call: one datum per branch of the labels' trie."""
     uniform = np.full(len(label_tokens), 1 / len(label_tokens), dtype=np.float32)
     data = build_label_datums(model_input, uniform, label_tokens)
-    outputs = training_client.forward([server_datum(d) for d in data], "cross_entropy").result().loss_fn_outputs
-    [(_, log_p)] = example_label_logprobs(data, [out["logprobs"].to_torch() for out in outputs])
+    [(_, log_p)] = example_label_logprobs(data, forward_logprobs(training_client, data))
     return log_p.tolist()
 
 
@@ -207,9 +207,8 @@ def evaluate_label_sequences(training_client, data: list[types.Datum]) -> dict[s
     """One forward pass; per example: q ([N, K], the exact sequence probabilities renormalized), the KL
     over the set ([N]), the mass on the set ([N], the probability that the answer is one of the labels)
     and whether q's top label is the target's ([N], bool)."""
-    outputs = training_client.forward([server_datum(d) for d in data], "cross_entropy").result().loss_fn_outputs
     q_rows, kls, masses, top_agrees = [], [], [], []
-    for p, log_p in example_label_logprobs(data, [out["logprobs"].to_torch() for out in outputs]):
+    for p, log_p in example_label_logprobs(data, forward_logprobs(training_client, data)):
         log_mass = torch.logsumexp(log_p, dim=-1)
         log_q = log_p - log_mass
         q_rows.append(log_q.exp().numpy())
