@@ -401,6 +401,72 @@ def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterr
     assert metrics(resumed.log_path) == metrics(uninterrupted.log_path)
 
 
+#: The run a finished run continued with more steps must equal: 4 steps at a constant rate.
+CONSTANT = dict(num_epochs=2, eval_every=2, save_every=0, lr_schedule="constant")
+
+
+@pytest.mark.slow
+def test_a_finished_run_continued_with_more_epochs_equals_an_uninterrupted_run(tmp_path):
+    """Slow: three runs of 2 + 2 + 4 steps. A 2-step run finishes (final state, evaluation at
+    step 2); resume=True with num_epochs raised continues it from that state and its optimizer
+    to 4 steps. With a constant rate its weights and logs equal those of a 4-step run."""
+    whole = train.run(small_config(tmp_path / "whole", **CONSTANT))
+    first = train.run(small_config(tmp_path, **{**CONSTANT, "num_epochs": 1}))
+    assert first.status == "finished" and first.steps_done == 2
+    rest = train.run(small_config(tmp_path, resume=True, **CONSTANT))
+    assert rest.status == "finished" and rest.steps_done == whole.steps_done == 4
+    assert metrics(rest.log_path) == metrics(whole.log_path)
+    for name, tensor in whole.training_client.lora_state().items():
+        assert torch.equal(tensor, rest.training_client.lora_state()[name]), name
+    saved = [json.loads(line) for line in (rest.log_path / "checkpoints.jsonl").read_text().splitlines()]
+    assert [(c["step"], c["reason"]) for c in saved] == [(2, "final"), (4, "final")]
+    record = json.loads((rest.log_path / "config.json").read_text())
+    assert record["settings"]["num_epochs"] == 2  # what the next resume=True compares
+    assert record["continued"] == [{"after_step": 2, "total_steps": 4, "changed": {"num_epochs": {"from": 1, "to": 2}}}]
+
+
+@pytest.mark.slow
+def test_max_steps_continues_a_finished_run_on_the_whole_runs_schedule(tmp_path, capsys):
+    """Slow: a 1-step run, continued to 3 steps (into the second epoch) with max_steps. The
+    linear schedule is defined over the 3 steps from step 2 on, and the console says so; a
+    length that leaves no step to take is refused in one line."""
+    config = small_config(tmp_path, max_steps=1, learning_rate=1e-3)
+    train.run(config)
+    capsys.readouterr()
+    with pytest.raises(train.RecipeError, match=r"max_steps=1 gives a run of 1 step\(s\), but this run has taken 1"):
+        train.run(small_config(tmp_path, max_steps=1, num_epochs=3, resume=True))
+    longer = small_config(tmp_path, max_steps=3, learning_rate=1e-3, resume=True)
+    result = train.run(longer)
+    out = capsys.readouterr().out
+    assert result.status == "finished" and result.steps_done == 3
+    assert "steps: 2 per epoch (batch 4); max_steps = 3" in out, out
+    assert "lr_schedule=linear is now defined over the 3 steps, so step 2 takes 6.67e-04" in out, out
+    steps = [r for r in metrics(result.log_path) if r["split"] == "train"]
+    assert [(r["step"], r["epoch"]) for r in steps] == [(1, 0), (2, 0), (3, 1)]
+    assert [r["learning_rate"] for r in steps] == pytest.approx(
+        [1e-3] + [train.learning_rate_at(longer, step, 3) for step in (1, 2)])
+
+
+@pytest.mark.slow
+def test_the_label_form_check_warns_when_another_form_holds_much_more_probability(tmp_path):
+    """Slow: two forward passes of SmolLM2. After 'Emotion:' the base model puts about 14x more
+    probability on ' Joy', ' Sadness', ... than on the shipped ' joy', ' sadness', ...; with the
+    capitalized labels there is nothing to warn about."""
+    from tinker_offline.model_store import load_tokenizer
+
+    tokenizer = load_tokenizer(tinker_offline.DEFAULT_BASE_MODEL)
+    client = tinker_offline.ServiceClient().create_lora_training_client(
+        base_model=tinker_offline.DEFAULT_BASE_MODEL, rank=8).result()
+    first = shipped("train.jsonl", 1)[0]
+    checked = check(tokenizer, [first], tmp_path)[0]
+    labels = data.read_labels(LABELS_FILE)
+    lines, warning = train.label_form_check(client, tokenizer, checked.model_input, labels, " ", "labels.json")
+    assert lines[0].split() == ["form", "mass", "x", "best", "tokens"] and len(lines) == 6
+    assert warning and "on the spaced capitalized form (' Joy', ...)" in warning and "in labels.json" in warning
+    capitalized = [label.capitalize() for label in labels]
+    assert train.label_form_check(client, tokenizer, checked.model_input, capitalized, " ", "labels.json")[1] is None
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("route", ["kl", "cross_entropy", "kl_mass"])
 def test_each_route_trains(tmp_path, route):
@@ -611,7 +677,8 @@ def test_the_labels_sub_command_shows_each_labels_tokens_and_the_forms_probabili
     assert train.main(["labels", f"labels_file={LABELS_FILE}", f"train_file={train_file}", "backend=offline"]) is None
     out = capsys.readouterr().out
     assert "each label's tokens:" in out and "'joy': ['Ġjoy']" in out, out
-    assert "the base model's probability on each form" in out and "Use the " in out
+    assert "the base model's probability on each form" in out and "yours (sep ' ')" in out
+    assert "WARNING: the base model puts" in out and "spaced capitalized form (' Joy', ...)" in out
     assert not (tmp_path / "run").exists() and not Path("offline_states").exists()
 
 

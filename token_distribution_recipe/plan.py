@@ -61,10 +61,11 @@ class Plan:
     positions: np.ndarray  # positions each training example sends: T per datum, plus each branch's tokens
     eval_lengths: np.ndarray = None  # T per evaluation example
     eval_image_positions: np.ndarray = None  # image positions per evaluation example (all its images together)
+    max_steps: int | None = None  # the run's length in steps when set, else epochs x steps_per_epoch
 
     @property
     def total_steps(self):
-        return self.steps_per_epoch * self.epochs
+        return self.max_steps if self.max_steps is not None else self.steps_per_epoch * self.epochs
 
     @property
     def passes(self):
@@ -97,8 +98,10 @@ class Plan:
             f"{self.datums_per_example} datum(s) (one per branch of the labels' token tree) and "
             f"{int(self.positions.sum()) - int(lengths.sum()):,} more positions in all than its T"
             if self.multi_token_labels else f"labels: all {len(self.labels)} are one token: one datum per example",
-            f"steps: {self.steps_per_epoch} per epoch (batch {self.batch_size}) x {self.epochs} epoch(s) = "
-            f"{self.total_steps}; route {self.route}: {self.passes} model pass(es) per step",
+            (f"steps: {self.steps_per_epoch} per epoch (batch {self.batch_size}) x {self.epochs} epoch(s) = "
+             if self.max_steps is None else
+             f"steps: {self.steps_per_epoch} per epoch (batch {self.batch_size}); max_steps = ")
+            + f"{self.total_steps}; route {self.route}: {self.passes} model pass(es) per step",
             f"positions processed per epoch: {int(self.positions.sum()):,} x {self.passes} = {int(self.positions.sum()) * self.passes:,}; "
             + (f"each evaluation: {self.eval_positions:,} (one forward), {evals} evaluation(s)" if self.eval_count
                else "no evaluation file"),
@@ -108,9 +111,9 @@ class Plan:
         ]
 
 
-def make_plan(train, evaluation, labels, batches, epochs, route):
+def make_plan(train, evaluation, labels, batches, epochs, route, max_steps=None):
     """The plan for `train` and `evaluation` (CheckedExample lists) and one epoch's `batches`
-    (lists of indices into `train`)."""
+    (lists of indices into `train`); `max_steps`, when set, is the run's length in steps."""
     def image_positions_of(checked):
         return np.array([sum(ch.length for ch in c.model_input.chunks if isinstance(ch, types.ImageChunk))
                          for c in checked], dtype=int)
@@ -130,4 +133,5 @@ def make_plan(train, evaluation, labels, batches, epochs, route):
         datums_per_example=max(len(c.datums) for c in train),
         positions=np.array([c.positions for c in train]),
         eval_lengths=np.array([c.length for c in evaluation], dtype=int), eval_image_positions=image_positions_of(evaluation),
+        max_steps=max_steps,
     )

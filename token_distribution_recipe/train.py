@@ -69,6 +69,8 @@ class Config:
     lr_schedule: Literal["constant", "linear", "cosine"] = chz.field(default="linear", doc="decay from the peak to 0 over the run")
     batch_size: int = chz.field(default=8, doc="examples per step")
     num_epochs: int = chz.field(default=3, doc="passes over the training file")
+    max_steps: int | None = chz.field(default=None, doc="optimizer steps in all, overriding num_epochs (later epochs keep "
+                                      "their own order); raise it, or num_epochs, with resume=True to continue a run")
     route: Literal["kl", "cross_entropy", "kl_mass"] = chz.field(default="kl", doc="kl: the KL callable; cross_entropy: the built-in loss, target as weights; kl_mass: KL - mass_weight * log(mass)")
     mass_weight: float = chz.field(default=0.1, doc="route kl_mass only")
     normalize_targets: bool = chz.field(default=False, doc="divide every target by its sum (prints how many it changed); "
@@ -113,6 +115,8 @@ def _check_settings(config):
     wrong = [f"{name}={value}" for name, value in positive.items() if value < 1]
     wrong += [f"{name}={value}" for name, value in (("eval_every", config.eval_every), ("save_every", config.save_every))
               if value < 0]
+    if config.max_steps is not None and config.max_steps < 1:
+        wrong.append(f"max_steps={config.max_steps}")
     if not (math.isfinite(config.learning_rate) and config.learning_rate > 0):
         wrong.append(f"learning_rate={config.learning_rate}")
     if not math.isfinite(config.mass_weight):
@@ -305,6 +309,8 @@ def _eval_line(record):
 
 # ------------------------------------------------------------------------------ run
 SETTINGS_THAT_MAY_CHANGE_ON_RESUME = ("resume", "dry_run", "progress", "plot_examples", "base_url")
+#: The run's length: resume=True with another value continues the run to the new length.
+LENGTH_SETTINGS = ("num_epochs", "max_steps")
 
 
 def _user_settings(config):
@@ -334,16 +340,48 @@ def config_record(config, backend, model_name):
                      "torch": torch.__version__}}}
 
 
-def _check_resume_settings(config, saved_path):
+def _saved_settings(saved_path):
     saved = json.loads(saved_path.read_text())
-    if isinstance(saved.get("settings"), dict):  # else a config.json from before "resolved": settings only
-        saved = saved["settings"]
+    # a config.json from before "resolved" holds the settings only
+    return saved["settings"] if isinstance(saved.get("settings"), dict) else saved
+
+
+def _check_resume_settings(config, saved_path):
+    """Refuse changed settings, except those that may change; return the changed length
+    settings (LENGTH_SETTINGS) as {name: (saved, now)}."""
+    saved = _saved_settings(saved_path)
     now = _user_settings(config)
     changed = [f"{name} ({saved.get(name)!r} -> {value!r})" for name, value in now.items()
-               if name not in SETTINGS_THAT_MAY_CHANGE_ON_RESUME and saved.get(name) != value]
+               if name not in SETTINGS_THAT_MAY_CHANGE_ON_RESUME + LENGTH_SETTINGS and saved.get(name) != value]
     if changed:
         raise RecipeError(f"resume=True needs the settings the run started with ({saved_path}); changed: "
-                          + ", ".join(changed))
+                          + ", ".join(changed) + " (only num_epochs and max_steps may change: they continue the run)")
+    return {name: (saved.get(name), now[name]) for name in LENGTH_SETTINGS if saved.get(name) != now[name]}
+
+
+def _record_continuation(config_path, config, lengthened, start, total):
+    """config.json after resume=True changed the run's length: the settings as now given, and
+    under ``continued`` when, and to what, the run was lengthened."""
+    record = json.loads(config_path.read_text())
+    if not isinstance(record.get("settings"), dict):
+        record = {"settings": record}
+    record["settings"] = _user_settings(config)
+    record.setdefault("continued", []).append(
+        {"after_step": start, "total_steps": total,
+         "changed": {name: {"from": old, "to": new} for name, (old, new) in lengthened.items()}})
+    config_path.write_text(_dumps(record, indent=1))
+
+
+def continuation_words(config, start, total):
+    """What resume=True with a new length says about the learning rate: the schedule is
+    defined over the whole run as it now is, from the first step not yet taken."""
+    words = f"continuing the run from step {start} to {total} steps"
+    if config.lr_schedule == "constant":
+        return words + " (lr_schedule=constant: it ends as an uninterrupted run of that length would)"
+    return (words + f"; lr_schedule={config.lr_schedule} is now defined over the {total} steps, so step {start + 1} "
+            f"takes {learning_rate_at(config, start, total):.2e} as an uninterrupted {total}-step run would, while "
+            f"steps 1-{start} took the rates of the shorter run (metrics.jsonl lists them); with "
+            "lr_schedule=constant a continued run equals an uninterrupted one")
 
 
 def whitespace_warnings(tokenizer, prefill, separator, labels):
@@ -456,8 +494,10 @@ def check_and_plan(config):
             listed_in = _write_problem_list(Path(config.log_path), problems)
         raise ExampleCheckError(problems, count, label_set, listed_in)
     train, evaluation = checked[0], (checked[1] if len(checked) > 1 else [])
-    batches = [epoch_batches(len(train), config.batch_size, config.seed, e) for e in range(config.num_epochs)]
-    plan = make_plan(train, evaluation, labels, batches[0], config.num_epochs, config.route)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    epochs = config.num_epochs if config.max_steps is None else math.ceil(config.max_steps / steps_per_epoch)
+    batches = [epoch_batches(len(train), config.batch_size, config.seed, e) for e in range(epochs)]
+    plan = make_plan(train, evaluation, labels, batches[0], epochs, config.route, config.max_steps)
     return backend, model_name, labels, train, evaluation, batches, plan
 
 
@@ -477,9 +517,10 @@ def run(config):
     checkpoints = _read_jsonl(checkpoints_path)
     if config.resume and not checkpoints:
         raise RecipeError(f"resume=True, but {checkpoints_path} lists no saved state; start without resume=True")
+    lengthened = {}
     if config.resume:
-        _check_resume_settings(config, config_path)
-        if checkpoints[-1]["reason"] == "final":  # nothing left to do: no evaluation, no state, no log line
+        lengthened = _check_resume_settings(config, config_path)
+        if checkpoints[-1]["reason"] == "final" and not lengthened:  # nothing to do: no evaluation, state or log line
             print(f"{log_path} holds a finished run ({checkpoints[-1]['step']} steps, final state "
                   f"{checkpoints[-1]['path']}); it is already complete, so nothing was done")
             return RunResult("complete", checkpoints[-1]["step"], log_path, checkpoint=checkpoints[-1])
@@ -487,11 +528,15 @@ def run(config):
         raise RecipeError(f"{log_path} holds a run already; continue it with resume=True, or choose another log_path")
 
     backend, model_name, labels, train, evaluation, batches, plan = check_and_plan(config)
+    if config.resume:
+        _check_length(config, checkpoints[-1], plan.total_steps)
     print(f"backend: {backend}; model: {model_name}; renderer: "
           f"{config.renderer_name if backend == 'tinker' else 'chat template by hand (offline)'}")
     print("\n".join(plan.lines(config.prefill, config.eval_every)), flush=True)
     if config.dry_run:
         print(f"log_path: {_log_path_words(config, checkpoints)}")
+        if lengthened:
+            print(continuation_words(config, checkpoints[-1]["step"], plan.total_steps))
         print("dry run: checked and planned; nothing was sent")
         return RunResult("dry-run", 0, log_path)
 
@@ -505,12 +550,34 @@ def run(config):
         _keep_until(metrics_path, lambda r: r["step"] <= start)
         _keep_until(predictions_path, lambda r: r["step"] <= start)
         print(f"resuming at step {start} from {last_checkpoint['path']}", flush=True)
+        if lengthened:
+            _record_continuation(config_path, config, lengthened, start, plan.total_steps)
+            print(continuation_words(config, start, plan.total_steps), flush=True)
     else:
         last_checkpoint, start = None, 0
         config_path.write_text(_dumps(config_record(config, backend, model_name), indent=1))
         training_client = service_client.create_lora_training_client(
             base_model=model_name, rank=config.lora_rank, seed=config.seed).result()
+        # Before the first step the client is the base model: one forward pass checks which
+        # written form of the labels it puts its probability on (a warning, never a refusal).
+        form_lines, warning = label_form_check(training_client, _tokenizer(backend, model_name), train[0].model_input,
+                                               labels, config.label_separator, config.labels_file)
+        print("label forms, base model at the first training example's ending (first tokens):\n  "
+              + "\n  ".join(form_lines) + (f"\n{warning}" if warning else ""), flush=True)
     return _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint)
+
+
+def _check_length(config, last_checkpoint, total):
+    """resume=True: the run's length (max_steps, else num_epochs) must leave a step to take."""
+    done = last_checkpoint["step"]
+    if total > done:
+        return
+    said = f"max_steps={config.max_steps}" if config.max_steps is not None else f"num_epochs={config.num_epochs}"
+    if last_checkpoint["reason"] == "final":
+        raise RecipeError(f"{said} gives a run of {total} step(s), but this run has taken {done} already; "
+                          f"to continue it, give more steps, e.g. max_steps={done + 1} or more")
+    raise RecipeError(f"{said} gives a run of {total} step(s), but the saved state is after {done}; "
+                      f"resume with a length of more than {done} steps")
 
 
 def _train(config, training_client, train, evaluation, labels, batches, plan, start, last_checkpoint):
@@ -661,12 +728,43 @@ def _print_summary(log_path, total):
 
 
 # ------------------------------------------------------------------------- labels
+#: The label-form check warns when another written form of the labels holds this many times
+#: the base model's probability of the form the run trains.
+LABEL_FORM_RATIO = 4.0
+
+
+def label_form_check(training_client, tokenizer, model_input, labels, separator, labels_file,
+                     ratio=LABEL_FORM_RATIO):
+    """The label-form check (``token_set.compare_label_forms``) on a client that has not trained:
+    the form the run trains (each label after ``separator``, as written in ``labels_file``)
+    against the spaced, bare and capitalized forms, at ``model_input``'s ending. Returns the
+    report's lines and a warning (None when no form holds ``ratio`` times the trained form's mass)."""
+    from token_set import LABEL_FORMS, compare_label_forms
+
+    trained_name = f"yours (sep {separator!r})"
+    forms = {trained_name: lambda word: separator + word, **LABEL_FORMS}
+    report = compare_label_forms(training_client, tokenizer, model_input, labels, forms)
+    trained = next(form for form in report.forms if form.name == trained_name)
+    best = report.most_mass
+    lines = str(report).splitlines()[:1 + len(report.forms)]  # the table; the recipe scores labels of any length
+    if best.pieces == trained.pieces or best.mass <= ratio * trained.mass:
+        return lines, None
+    times = f"{best.mass / trained.mass:.3g}x" if trained.mass > 0 else "infinitely"
+    warning = (f"WARNING: the base model puts {trained.mass:.3g} of its probability on the labels as you train them "
+               f"({trained.pieces[0]!r}, ...) and {times} more, {best.mass:.3g}, on the {best.name} form "
+               f"({best.pieces[0]!r}, ...) (first tokens, at the first training example's ending). Training moves "
+               f"probability onto a form the model rarely writes here; to train the form it prefers, write the "
+               f"labels that way in {labels_file} (labels of several tokens are scored exactly), or change prefill "
+               "or label_separator, and look again with the labels sub-command")
+    return lines, warning
+
+
 def show_labels(config):
     """The ``labels`` sub-command: for the model and the prefill at the first training example's
     ending, each label's tokens (``token_set.label_token_sequences``) and the base model's
     probability on each written form of the labels (``token_set.compare_label_forms``). Trains
     nothing and writes nothing; returns the printed text."""
-    from token_set import compare_label_forms, label_token_sequences
+    from token_set import label_token_sequences
 
     from .checks import ending_tokens
     from .prompts import example_model_input
@@ -703,7 +801,9 @@ def show_labels(config):
     client = service_client.create_lora_training_client(base_model=model_name, rank=config.lora_rank,
                                                         seed=config.seed).result()
     lines.append("the base model's probability on each form of the labels (first tokens):")
-    lines += [f"  {line}" for line in str(compare_label_forms(client, tokenizer, model_input, labels)).splitlines()]
+    form_lines, warning = label_form_check(client, tokenizer, model_input, labels, config.label_separator,
+                                           config.labels_file)
+    lines += [f"  {line}" for line in form_lines] + ([warning] if warning else [])
     text = "\n".join(lines)
     print(text, flush=True)
     return text
