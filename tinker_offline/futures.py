@@ -26,6 +26,8 @@ from tinker._exceptions import BadRequestError, RequestFailedError
 from tinker.lib.public_interfaces.api_future import APIFuture, AwaitableConcurrentFuture
 from tinker.types.request_error_category import RequestErrorCategory
 
+from .threads import fit_threads
+
 T = TypeVar("T")
 
 _request_ids = itertools.count()
@@ -68,7 +70,9 @@ def as_sdk_error(error: Exception, expected_type: type) -> Exception:
 
 
 def run_now(operation: Callable[[], T], expected_type: type) -> APIFuture[T]:
-    """Run ``operation`` now; its value or its error is delivered by ``.result()``."""
+    """Run ``operation`` now, on the threads free to it (``threads.fit_threads``); its value
+    or its error is delivered by ``.result()``."""
+    fit_threads()
     future: Future[T] = Future()
     try:
         future.set_result(operation())
