@@ -27,6 +27,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from bench.threads import busy_core
 from tools import book_build
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -38,7 +39,12 @@ _EXECUTED = re.compile(r"^(?P<path>\S+\.ipynb): Executed notebook in (?P<seconds
 def page_seconds(log_path: Path, root: Path) -> dict[str, float]:
     """Each executed page's execution time, from the build log."""
     times = {}
-    for line in Path(log_path).read_text(errors="replace").splitlines():
+    # the notebooks executed before Sphinx (tools/pre_execute.py) log theirs next to the build log
+    execute_log = Path(log_path).with_name(book_build.EXECUTE_LOG_FILENAME)
+    text = Path(log_path).read_text(errors="replace")
+    if execute_log.exists():
+        text = execute_log.read_text(errors="replace") + text
+    for line in text.splitlines():
         match = _EXECUTED.match(line.strip())
         if match:
             path = Path(match["path"])
@@ -77,8 +83,14 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary output directory")
     parser.add_argument("--verbose", action="store_true", help="stream the build logs")
     parser.add_argument("--cells", action="store_true", help="then time each page's cells (one more execution of each)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="notebooks executed at once (tools.book_build --workers; 0: Sphinx, one after another)")
+    parser.add_argument("--busy", action="store_true",
+                        help="keep one core busy (a spinning process) through both builds, as a shared machine would")
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    spinning = busy_core(args.busy)
+    spinning.__enter__()
 
     out = Path(tempfile.mkdtemp(prefix="bench-book-"))
     rows = {}
@@ -86,7 +98,7 @@ def main(argv=None) -> int:
     try:
         for kind in ("cold", "warm"):
             print(f"[bench] {kind} build -> {out}/_build ...", flush=True)
-            r = book_build.build_book(args.root, out, tinker=False, echo=args.verbose)
+            r = book_build.build_book(args.root, out, tinker=False, echo=args.verbose, workers=args.workers)
             if kind == "cold":
                 assert r.cache_check.rebuild_all, "cold build did not start from an empty cache"
             rows[kind] = r
@@ -108,6 +120,7 @@ def main(argv=None) -> int:
                 ok = False
                 break
     finally:
+        spinning.__exit__(None, None, None)
         if args.keep:
             print(f"[bench] kept {out}")
         else:

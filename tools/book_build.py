@@ -46,6 +46,7 @@ FINGERPRINT_FILENAME = ".jupyter_cache.fingerprint.json"
 CACHE_DIRNAME = ".jupyter_cache"
 EXECUTE_DIRNAME = "jupyter_execute"
 LOG_FILENAME = "book-build.log"
+EXECUTE_LOG_FILENAME = "book-execute.log"  # what tools/pre_execute.py executed before Sphinx
 BACKEND_ENV = "TINKER_BOOK_BACKEND"
 
 
@@ -390,6 +391,7 @@ def build_book(
     log: Callable[[str], None] = print,
     site_extras: bool = True,
     pdf: bool = True,
+    workers: int | None = None,
 ) -> BuildResult:
     """Build ``root`` as a Jupyter Book into ``<path_output>/_build``.
 
@@ -399,6 +401,10 @@ def build_book(
     The build output is streamed (``echo``) and saved to
     ``<path_output>/_build/book-build.log``. Never raises on a failed build:
     look at ``result.returncode``.
+
+    Before Sphinx runs, the pages the cache lacks execute side by side in ``workers``
+    processes (``tools/pre_execute.py``; default :func:`default_workers`); ``workers=0``
+    leaves every execution to Sphinx, one after another.
     """
     root = Path(root).resolve()
     out = Path(path_output).resolve() if path_output is not None else root
@@ -423,12 +429,18 @@ def build_book(
     cmd.extend(extra_args)
 
     log_path = build_dir / LOG_FILENAME
-    log(f"[book] {BACKEND_ENV}={env.get(BACKEND_ENV)}; running: {' '.join(cmd)}")
     start = time.perf_counter()
+    pre_executed = _pre_execute(root, check.cache_dir, env, default_workers() if workers is None else workers,
+                                build_dir / EXECUTE_LOG_FILENAME, log)
+    log(f"[book] {BACKEND_ENV}={env.get(BACKEND_ENV)}; running: {' '.join(cmd)}")
     returncode = run_logged(cmd, root, env, log_path, echo)
     wall = time.perf_counter() - start
 
     counts = count_executions(log_path.read_text(encoding="utf-8", errors="replace"))
+    # what this build executed before Sphinx, Sphinx then read from the cache
+    executed_before = sum(r.error is None for r in pre_executed)
+    counts = {**counts, "executed": counts["executed"] + executed_before,
+              "cached": counts["cached"] - executed_before}
     if returncode == 0 and counts["failed"]:
         # Belt and braces: an execution failure must never pass as success.
         log(f"[book] {counts['failed']} notebook(s) failed to execute; failing the build")
@@ -454,6 +466,39 @@ def build_book(
         markdown_seconds=markdown_seconds,
         pdf_seconds=pdf_seconds,
     )
+
+
+def default_workers() -> int:
+    """Notebooks executed at once: the cores this process may use, at most 2 (each kernel
+    holds the model; the measurements in tools/pre_execute.py's docstring were on 2 cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(2, cores))
+
+
+def _pre_execute(root: Path, cache_dir: Path, env: Mapping[str, str], workers: int, log_file: Path,
+                 log: Callable[[str], None]) -> list:
+    """tools/pre_execute.py on the pages of _toc.yml; its lines go to ``log`` and ``log_file``."""
+    if workers < 1:
+        log_file.unlink(missing_ok=True)
+        return []
+    import yaml
+
+    from tools.pages import reading_order
+    from tools.pre_execute import pre_execute
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")).get("execute", {})
+    lines: list[str] = []
+
+    def both(line: str) -> None:
+        lines.append(line)
+        log(line)
+
+    try:
+        return pre_execute(root, reading_order(root / "_toc.yml"), cache_dir, env, workers=workers,
+                           timeout=int(config.get("timeout", 30)), allow_errors=bool(config.get("allow_errors", False)),
+                           log=both)
+    finally:
+        log_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 
 
 def _write_site_extras(
@@ -554,6 +599,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="skip the PDF (_build/html/book.pdf: a single-page build printed by /usr/bin/chromium; "
         "the intro's link to it is then broken)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="notebooks executed at once before Sphinx runs (default: the cores free to use, at most 2; "
+        "0: Sphinx executes them one after another)",
+    )
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
 
@@ -571,7 +623,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     result = build_book(
-        args.root, args.path_output, tinker=args.tinker, fresh=args.fresh, extra_args=extra, pdf=not args.no_pdf
+        args.root, args.path_output, tinker=args.tinker, fresh=args.fresh, extra_args=extra, pdf=not args.no_pdf,
+        workers=args.workers,
     )
     status = "OK" if result.ok else f"FAILED (exit {result.returncode})"
     print(
