@@ -403,8 +403,8 @@ def build_book(
     look at ``result.returncode``.
 
     Before Sphinx runs, the pages the cache lacks execute side by side in ``workers``
-    processes (``tools/pre_execute.py``; default :func:`default_workers`); ``workers=0``
-    leaves every execution to Sphinx, one after another.
+    processes (``tools/pre_execute.py``; default :func:`default_workers`) when ``workers``
+    is 2 or more; with 1 (or 0) Sphinx executes them, one after another.
     """
     root = Path(root).resolve()
     out = Path(path_output).resolve() if path_output is not None else root
@@ -469,16 +469,16 @@ def build_book(
 
 
 def default_workers() -> int:
-    """Notebooks executed at once: the cores this process may use, at most 2 (each kernel
-    holds the model; the measurements in tools/pre_execute.py's docstring were on 2 cores)."""
+    """Notebooks executed at once: one per two cores this process may use (tools/pre_execute.py
+    says why). On 2 cores that is 1: Sphinx executes the notebooks, one after another."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(2, cores))
+    return max(1, cores // 2)
 
 
 def _pre_execute(root: Path, cache_dir: Path, env: Mapping[str, str], workers: int, log_file: Path,
                  log: Callable[[str], None]) -> list:
     """tools/pre_execute.py on the pages of _toc.yml; its lines go to ``log`` and ``log_file``."""
-    if workers < 1:
+    if workers <= 1:  # one at a time is what Sphinx does itself
         log_file.unlink(missing_ok=True)
         return []
     import yaml
@@ -603,8 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="notebooks executed at once before Sphinx runs (default: the cores free to use, at most 2; "
-        "0: Sphinx executes them one after another)",
+        help="notebooks executed at once before Sphinx runs (default: one per two cores; "
+        "1: Sphinx executes them one after another, the default on 2 cores)",
     )
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)

@@ -1,19 +1,23 @@
 """Execute the book's notebooks side by side into the jupyter cache, before Sphinx reads them.
 
 Sphinx (myst-nb, ``execute_notebooks: cache``) executes the notebooks it finds stale one after
-another. On a 2-core machine one notebook's Python-side work (imports, tokenizing, plotting,
-glue) uses one core, and a small model's forward and backward passes gain little from the
-second, so two notebooks at once finish the pages sooner. This module executes every page
-that has no cache record yet in ``workers`` processes, the longest first, with the executor
+another, each kernel with a torch thread per core. Measured on a 2-core machine (offline,
+``bench/book_build_time.py``): Sphinx alone executed the pages in 581 s of wall time; two
+workers, each kernel on one core, in 530 s, while each page took about 1.8x as long as alone
+(chapter 3: 293 s against 163 s). The forward and backward passes are nearly all of the work,
+and two threads on one notebook do about as much of it as one thread on each of two. So the
+build uses one worker per two cores (``tools.book_build.default_workers``): on 2 cores Sphinx
+executes the pages itself, and the times on the page *Running the book* are each notebook's
+own. With more cores, this module executes every page that has no cache record yet in
+``workers`` processes, the longest first, with the executor
 and arguments myst-nb itself uses (``jupyter_cache.executors.utils.single_nb_execution`` in
 the notebook's folder, with ``_config.yml``'s timeout and allow_errors) and stores each result
 as myst-nb would (``cache_notebook_bundle`` with its ``execution_seconds``). Sphinx then finds
 every page in the cache and executes nothing; the page *Running the book* still shows each
 notebook's time, from the cache record.
 
-Each kernel's torch fits its threads to the cores free to it (``tinker_offline.threads``):
-one each while two notebooks compute, both for the one left at the end. What a notebook
-computes does not depend on which worker ran it or when.
+Each kernel's torch fits its threads to the cores free to it (``tinker_offline.threads``).
+What a notebook computes does not depend on which worker ran it or when.
 
 A notebook that fails here is not cached: the Sphinx build then executes it itself and
 reports its error as before, so a failure is never hidden.
