@@ -103,7 +103,7 @@ fi
 if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" != "${UV_PIN#uv==}" ]]; then
     say "installing $UV_PIN into $UV_DIR (pip, once)"
     rm -rf "$UV_DIR"
-    if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --target "$UV_DIR" "$UV_PIN" \
+    if ! "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --target "$UV_DIR" "$UV_PIN" \
             || [[ ! -x "$UV" ]]; then
         say "WARNING: could not install $UV_PIN; installing with pip instead (slower)"
         rm -rf "$UV_DIR"

@@ -193,9 +193,8 @@ def built_book(tmp_path_factory) -> BuiltBook:
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist with ``--dist loadgroup`` (scripts/test.sh), the tests that read the
-    built book go to one worker, so the book is built once; the other worker runs the rest
-    beside that build. Without xdist the mark does nothing."""
+    """Every test that reads the built book is marked ``book``, so that scripts/test.sh can run
+    them in one pytest process (which builds the book once) and the rest beside it in another."""
     for item in items:
         if "built_book" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("book"))
+            item.add_marker(pytest.mark.book)

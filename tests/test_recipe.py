@@ -252,9 +252,11 @@ def test_a_short_run_lowers_the_training_kl_and_writes_its_files(tmp_path):
         train.run(small_config(tmp_path))
 
 
-#: Four steps, an evaluation and a saved state every two: the run the stopped and failed
-#: runs below must end up equal to. Step 3 is in flight between two boundaries.
-RESUMABLE = dict(num_epochs=2, eval_every=2, save_every=2)
+#: Four steps at a constant rate, an evaluation and a saved state every two: the run the
+#: stopped, failed and continued runs below must end up equal to. Step 3 is in flight between
+#: two boundaries. (The rate is constant so that a finished 2-step run continued to 4 steps
+#: can equal it too; test_max_steps_... covers a decaying schedule.)
+RESUMABLE = dict(num_epochs=2, eval_every=2, save_every=2, lr_schedule="constant")
 
 
 @pytest.fixture(scope="module")
@@ -401,25 +403,21 @@ def test_a_failed_step_says_how_to_resume_and_the_resumed_run_equals_an_uninterr
     assert metrics(resumed.log_path) == metrics(uninterrupted.log_path)
 
 
-#: The run a finished run continued with more steps must equal: 4 steps at a constant rate.
-CONSTANT = dict(num_epochs=2, eval_every=2, save_every=0, lr_schedule="constant")
-
-
 @pytest.mark.slow
-def test_a_finished_run_continued_with_more_epochs_equals_an_uninterrupted_run(tmp_path):
-    """Slow: three runs of 2 + 2 + 4 steps. A 2-step run finishes (final state, evaluation at
-    step 2); resume=True with num_epochs raised continues it from that state and its optimizer
-    to 4 steps. With a constant rate its weights and logs equal those of a 4-step run."""
-    whole = train.run(small_config(tmp_path / "whole", **CONSTANT))
-    first = train.run(small_config(tmp_path, **{**CONSTANT, "num_epochs": 1}))
+def test_a_finished_run_continued_with_more_epochs_equals_an_uninterrupted_run(uninterrupted, tmp_path):
+    """Slow: two runs of 2 steps each. A 2-step run finishes (final state, evaluation at step
+    2); resume=True with num_epochs raised continues it from that state and its optimizer to
+    4 steps. With a constant rate its weights and logs equal those of the 4-step run."""
+    whole = uninterrupted
+    first = train.run(small_config(tmp_path, **{**RESUMABLE, "num_epochs": 1}))
     assert first.status == "finished" and first.steps_done == 2
-    rest = train.run(small_config(tmp_path, resume=True, **CONSTANT))
+    rest = train.run(small_config(tmp_path, resume=True, **RESUMABLE))
     assert rest.status == "finished" and rest.steps_done == whole.steps_done == 4
     assert metrics(rest.log_path) == metrics(whole.log_path)
     for name, tensor in whole.training_client.lora_state().items():
         assert torch.equal(tensor, rest.training_client.lora_state()[name]), name
     saved = [json.loads(line) for line in (rest.log_path / "checkpoints.jsonl").read_text().splitlines()]
-    assert [(c["step"], c["reason"]) for c in saved] == [(2, "final"), (4, "final")]
+    assert [(c["step"], c["reason"]) for c in saved] == [(2, "final"), (4, "final")]  # save_every=2: 2 is final
     record = json.loads((rest.log_path / "config.json").read_text())
     assert record["settings"]["num_epochs"] == 2  # what the next resume=True compares
     assert record["continued"] == [{"after_step": 2, "total_steps": 4, "changed": {"num_epochs": {"from": 1, "to": 2}}}]

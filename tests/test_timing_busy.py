@@ -23,7 +23,7 @@ TIMING_CLAIMS = ("ch4_route_a_seconds_per_step", "ch4_route_b_seconds_per_step",
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("book")  # keeps a core busy on purpose: in the book's worker, never during its build
+@pytest.mark.book  # it keeps a core busy on purpose: scripts/test.sh runs it with the book tests, after the build
 def test_chapter_4_compares_times_truly_beside_a_busy_core(tmp_path, monkeypatch):
     """Slow: chapter 4 once (3 steps per route instead of 6), beside a process spinning on one core."""
     for name, value in book_build.build_env().items():
