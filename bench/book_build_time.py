@@ -19,6 +19,7 @@ the build's own executor records no time per cell.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -84,13 +85,13 @@ def main(argv=None) -> int:
     parser.add_argument("--verbose", action="store_true", help="stream the build logs")
     parser.add_argument("--cells", action="store_true", help="then time each page's cells (one more execution of each)")
     parser.add_argument("--workers", type=int, default=None,
-                        help="notebooks executed at once (tools.book_build --workers; 0: Sphinx, one after another)")
+                        help="notebooks executed at once (tools.book_build --workers; 1 or 0: Sphinx, one after another)")
     parser.add_argument("--busy", action="store_true",
                         help="keep one core busy (a spinning process) through both builds, as a shared machine would")
     parser.add_argument("--root", default=str(REPO_ROOT), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    spinning = busy_core(args.busy)
-    spinning.__enter__()
+    spinning = contextlib.ExitStack()
+    spinning.enter_context(busy_core(args.busy))  # undone in the finally below
 
     out = Path(tempfile.mkdtemp(prefix="bench-book-"))
     rows = {}
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
                 ok = False
                 break
     finally:
-        spinning.__exit__(None, None, None)
+        spinning.close()
         if args.keep:
             print(f"[bench] kept {out}")
         else:

@@ -3,8 +3,8 @@
 torch starts one OpenMP thread per core. When another process keeps a core busy, those
 threads wait on each other at every parallel region, each wait for a core the busy process
 holds, and a forward pass on a small model takes several times longer than with one thread
-(``bench/threads.py`` measures it: about 3.5x for a training step of SmolLM2-135M with one of
-two cores busy). So before each request the engine counts the cores free to it,
+(``bench/threads.py`` measures it: 3.04x for a training step of SmolLM2-135M with one of two
+cores busy, against 1.46x with the count fitted). So before each request the engine counts the cores free to it,
 
     free = cores this process may run on - other processes' threads that are running now,
 
